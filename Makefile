@@ -1,0 +1,67 @@
+# osdeploy: the README names these targets. Everything runs from the project
+# venv (.venv); podman uses the project's lab/containers.conf.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+DEMO_DIR ?= $(CURDIR)/.lab/demo
+ROLES := $(sort $(dir $(wildcard roles/*/molecule/default/molecule.yml)))
+
+.PHONY: demo test lint unit image molecule e2e bench deps clean demo-down
+
+## demo: a lab cloud on this machine, deployed and verified
+demo: deps
+	osdeploy --dir $(DEMO_DIR) lab up
+	osdeploy --dir $(DEMO_DIR) deploy
+	osdeploy --dir $(DEMO_DIR) verify
+	@echo
+	@echo "Try it:  . $(VENV)/bin/activate; export OS_CLIENT_CONFIG_FILE=$(DEMO_DIR)/clouds.yaml"
+	@echo "         openstack --os-cloud osdeploy token issue"
+
+demo-down: deps
+	osdeploy --dir $(DEMO_DIR) lab down
+
+## test: lint, unit tests, every role's Molecule scenario, one lab deploy + verify
+test: deps lint unit molecule e2e
+
+deps: $(VENV)/.installed
+	scripts/host-deps
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+lint: deps
+	ruff check installer tests tools plugins
+	ruff format --check installer tests tools plugins
+	mypy
+	yamllint -s .
+	ansible-lint
+	python tools/role_readme.py --check
+
+unit: deps
+	pytest -q tests/unit
+
+image: deps
+	osdeploy lab image
+
+molecule: image
+	@for role in $(ROLES); do \
+	  echo "== molecule: $$role"; \
+	  (cd $$role && molecule test) || exit 1; \
+	done
+
+e2e: image
+	pytest -v -p no:cacheprovider tests/e2e
+
+## bench: cold deploy, no-op rerun, raw apt install of the same packages, peak memory
+bench: image
+	python tools/bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
