@@ -133,9 +133,7 @@ def lab_config(hosts: Sequence[LabHost], services: Sequence[str]) -> dict[str, A
             # Lab hosts are re-created with new host keys; real sites keep this on.
             "host_key_checking": False,
         },
-        "hosts": [
-            {"name": h.name, "address": h.address, "roles": list(h.roles)} for h in hosts
-        ],
+        "hosts": [{"name": h.name, "address": h.address, "roles": list(h.roles)} for h in hosts],
         "services": list(services),
         "network": {"internal_address": None, "public_address": None},
         "apt": {"mirror": MIRROR, "proxy": None},
@@ -167,10 +165,9 @@ def podman(*args: str, check: bool = True, capture: bool = True, stdin: str | No
             "lab: podman is not installed; run `apt-get install podman runc debootstrap`"
         ) from None
     if check and proc.returncode != 0:
-        detail = (proc.stderr or "").strip().splitlines()
-        raise OsdeployError(
-            f"lab: `podman {' '.join(args[:2])}` failed: {detail[-1] if detail else proc.returncode}"
-        )
+        lines = (proc.stderr or "").strip().splitlines()
+        detail = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise OsdeployError(f"lab: `podman {' '.join(args[:2])}` failed: {detail}")
     return proc.stdout or ""
 
 
@@ -180,7 +177,11 @@ def _say(message: str) -> None:
 
 def image_is_current() -> bool:
     out = podman(
-        "image", "inspect", "--format", '{{ index .Config.Labels "osdeploy.recipe" }}', IMAGE,
+        "image",
+        "inspect",
+        "--format",
+        '{{ index .Config.Labels "osdeploy.recipe" }}',
+        IMAGE,
         check=False,
     )
     return out.strip() == image_recipe_hash()
@@ -197,8 +198,12 @@ def build_image(force: bool = False) -> None:
         root = Path(tmp) / "rootfs"
         subprocess.run(
             [
-                "debootstrap", "--variant=minbase", f"--include={','.join(IMAGE_PACKAGES)}",
-                "trixie", str(root), MIRROR,
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(IMAGE_PACKAGES)}",
+                "trixie",
+                str(root),
+                MIRROR,
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -215,10 +220,14 @@ def build_image(force: bool = False) -> None:
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         subprocess.run(
             [
-                "podman", "import",
-                "--change", "CMD=/sbin/init",
-                "--change", f"LABEL=osdeploy.recipe={image_recipe_hash()}",
-                "-", IMAGE,
+                "podman",
+                "import",
+                "--change",
+                "CMD=/sbin/init",
+                "--change",
+                f"LABEL=osdeploy.recipe={image_recipe_hash()}",
+                "-",
+                IMAGE,
             ],
             stdin=tar.stdout,
             env=_env(),
@@ -245,8 +254,10 @@ def network_addresses() -> list[str]:
     if not names:
         return []
     out = podman(
-        "inspect", "--format",
-        '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', *names,
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+        *names,
     )
     return out.split()
 
@@ -283,22 +294,42 @@ def start_host(host: LabHost, public_key: str) -> None:
         podman("start", host.container)
     else:
         podman(
-            "run", "--detach", "--name", host.container, "--hostname", host.name,
-            "--network", NETWORK, "--ip", host.address,
-            "--systemd=always", "--privileged", "--no-hosts",
-            "--label", f"osdeploy.lab={host.lab}",
-            "--volume", f"{APT_ARCHIVES}:/var/cache/apt/archives",
-            IMAGE, "/sbin/init",
+            "run",
+            "--detach",
+            "--name",
+            host.container,
+            "--hostname",
+            host.name,
+            "--network",
+            NETWORK,
+            "--ip",
+            host.address,
+            "--systemd=always",
+            "--privileged",
+            "--no-hosts",
+            "--label",
+            f"osdeploy.lab={host.lab}",
+            "--volume",
+            f"{APT_ARCHIVES}:/var/cache/apt/archives",
+            IMAGE,
+            "/sbin/init",
         )
     podman("exec", host.container, "systemctl", "is-system-running", "--wait", check=False)
     # The hostname resolves to the host's address from the first boot, as on
     # a real server (precheck checks it before the common role manages /etc/hosts).
     podman(
-        "exec", host.container, "sh", "-c",
+        "exec",
+        host.container,
+        "sh",
+        "-c",
         f"grep -q ' {host.name}$' /etc/hosts || echo '{host.address} {host.name}' >> /etc/hosts",
     )
     podman(
-        "exec", "-i", host.container, "sh", "-c",
+        "exec",
+        "-i",
+        host.container,
+        "sh",
+        "-c",
         f"install -d -m 0700 -o {LAB_USER} -g {LAB_USER} /home/{LAB_USER}/.ssh && "
         f"cat > /home/{LAB_USER}/.ssh/authorized_keys && "
         f"chown {LAB_USER}: /home/{LAB_USER}/.ssh/authorized_keys && "
@@ -394,9 +425,7 @@ def cmd_up(
         _say(f"starting {host.name} ({host.address}, roles {','.join(host.roles)})")
         start_host(host, public_key)
     data = existing if (add and existing) else lab_config(wanted, wanted_services)
-    data["hosts"] = [
-        {"name": h.name, "address": h.address, "roles": list(h.roles)} for h in wanted
-    ]
+    data["hosts"] = [{"name": h.name, "address": h.address, "roles": list(h.roles)} for h in wanted]
     path = _write_config(deploy_dir, data)
     _say(f"{len(new)} host(s) up; config written to {path}")
     return 0
@@ -405,9 +434,7 @@ def cmd_up(
 def _lab_hosts(deploy_dir: Path) -> list[LabHost]:
     data = _read_config(deploy_dir) or {}
     lab = lab_name(deploy_dir)
-    return [
-        LabHost(lab, h["name"], tuple(h["roles"]), h["address"]) for h in data.get("hosts", [])
-    ]
+    return [LabHost(lab, h["name"], tuple(h["roles"]), h["address"]) for h in data.get("hosts", [])]
 
 
 def cmd_down(deploy_dir: Path) -> int:
@@ -447,9 +474,17 @@ def cmd_ssh(deploy_dir: Path, host: str, command: list[str]) -> int:
             f"lab: no host {host!r} in this lab (hosts: {', '.join(hosts) or 'none'})"
         )
     argv = [
-        "ssh", "-i", str(deploy_dir / "lab" / "id_ed25519"),
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "LogLevel=ERROR", f"{LAB_USER}@{hosts[host].address}", *command,
+        "ssh",
+        "-i",
+        str(deploy_dir / "lab" / "id_ed25519"),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        f"{LAB_USER}@{hosts[host].address}",
+        *command,
     ]
     sys.stdout.flush()
     return subprocess.call(argv)

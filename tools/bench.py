@@ -117,7 +117,9 @@ def main() -> int:
 
     # The floor: the packages the deploy added, installed plainly.
     manual = "apt-mark showmanual | sort"
-    added = sorted(set(host_exec(slice_ctr, manual).split()) - set(host_exec(apt_ctr, manual).split()))
+    added = sorted(
+        set(host_exec(slice_ctr, manual).split()) - set(host_exec(apt_ctr, manual).split())
+    )
     started = time.monotonic()
     host_exec(
         apt_ctr,
@@ -140,13 +142,17 @@ def main() -> int:
     }
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"cold deploy (mariadb, rabbitmq, memcached, keystone): {cold:7.1f} s")
-    print(f"no-op re-run:                                        {noop:7.1f} s  "
-          f"changed={results['noop_rerun_changed']}")
+    print(
+        f"no-op re-run:                                        {noop:7.1f} s  "
+        f"changed={results['noop_rerun_changed']}"
+    )
     print(f"raw apt-get install of the same {len(added)} packages:        {raw_apt:7.1f} s")
     print(f"cold deploy / raw apt install:                       {cold / raw_apt:7.2f}x")
-    print(f"lab host peak memory (working set):                  "
-          f"{results['peak_working_set_mib']:7d} MiB "
-          f"(kernel max usage incl. page cache {results['kernel_max_usage_mib']} MiB)")
+    print(
+        f"lab host peak memory (working set):                  "
+        f"{results['peak_working_set_mib']:7d} MiB "
+        f"(kernel max usage incl. page cache {results['kernel_max_usage_mib']} MiB)"
+    )
     for sub in (slice_dir, apt_dir):
         osdeploy(sub, "lab", "down")
     return 0

@@ -1,0 +1,92 @@
+"""``passwords.yml``: generated once, mode 0600, new names added, existing values never changed."""
+
+import os
+import secrets
+import stat
+import string
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+from osdeploy.errors import OsdeployError
+
+PASSWORDS_NAME = "passwords.yml"
+PASSWORD_LENGTH = 32
+# Letters and digits only: safe unquoted in INI files, URLs and shell.
+_ALPHABET = string.ascii_letters + string.digits
+_HEADER = (
+    "# osdeploy passwords: generated once, never changed by osdeploy.\n"
+    "# Keep this file secret (mode 0600) and backed up; services use these values.\n"
+)
+
+
+def generate_password(length: int = PASSWORD_LENGTH) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def passwords_path(deploy_dir: Path) -> Path:
+    return deploy_dir / PASSWORDS_NAME
+
+
+def load_passwords(deploy_dir: Path) -> dict[str, str]:
+    """The passwords of a deployment; raises ``OsdeployError`` if there are none yet."""
+    path = passwords_path(deploy_dir)
+    if not path.exists():
+        raise OsdeployError(f"no {path} yet; run `osdeploy deploy` (or `osdeploy render`) first")
+    return _read(path)
+
+
+def ensure_passwords(deploy_dir: Path, names: Iterable[str]) -> dict[str, str]:
+    """Add a generated password for each missing name; return all passwords.
+
+    Existing values are never changed. The file is rewritten only when a name
+    was added, atomically and with mode 0600.
+    """
+    path = passwords_path(deploy_dir)
+    current = _read(path) if path.exists() else {}
+    missing = sorted(set(names) - set(current))
+    if not missing:
+        return current
+    merged = dict(sorted({**current, **{name: generate_password() for name in missing}}.items()))
+    write_atomic(path, _HEADER + yaml.safe_dump(merged, default_flow_style=False), 0o600)
+    return merged
+
+
+def _read(path: Path) -> dict[str, str]:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise OsdeployError(
+            f"{path} is readable by group or others (mode {mode:04o}); run: chmod 600 {path}"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise OsdeployError(f"cannot read {path}: {exc}; fix or restore the file") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise OsdeployError(f"{path} must map names to string values; fix or restore the file")
+    return data
+
+
+def write_atomic(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename.
+
+    The file has ``mode`` from its first byte (the temporary file starts as 0600),
+    and readers never see a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,42 @@
+"""Pure parts of the lab: naming, addressing, the config it writes."""
+
+from pathlib import Path
+
+import pytest
+
+from osdeploy import lab
+from osdeploy.errors import OsdeployError
+
+
+def test_addresses_start_at_offset_and_skip_taken() -> None:
+    hosts = lab.assign_addresses(
+        "demo", [("ctl1", ("control",)), ("cmp1", ("compute",))], taken=["10.89.231.11"]
+    )
+    assert [h.address for h in hosts] == ["10.89.231.12", "10.89.231.13"]
+    assert hosts[0].container == "osdeploy-demo-ctl1"
+
+
+def test_subnet_exhaustion_is_a_clear_error() -> None:
+    taken = [str(a) for a in lab.SUBNET.hosts()]
+    with pytest.raises(OsdeployError, match="no free address"):
+        lab.assign_addresses("demo", [("ctl1", ("control",))], taken=taken)
+
+
+def test_lab_name_comes_from_the_deployment_directory() -> None:
+    assert lab.lab_name(Path("/x/.lab/My Demo")) == "my-demo"
+    assert lab.lab_name(Path("/x/e2e")) == "e2e"
+
+
+def test_lab_config_turns_host_key_checking_off_only_for_the_lab() -> None:
+    hosts = lab.assign_addresses("e2e", [("ctl1", ("control", "network"))])
+    config = lab.lab_config(hosts, ["keystone"])
+    assert config["ssh"]["host_key_checking"] is False
+    assert config["hosts"] == [
+        {"name": "ctl1", "address": "10.89.231.11", "roles": ["control", "network"]}
+    ]
+    assert config["name"] == "e2e"
+
+
+def test_image_recipe_hash_is_stable() -> None:
+    assert lab.image_recipe_hash() == lab.image_recipe_hash()
+    assert len(lab.image_recipe_hash()) == 16
