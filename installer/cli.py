@@ -125,7 +125,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if not args.skip_precheck:
         from osdeploy import precheck
 
-        code = precheck.run_precheck(config, plan)
+        # With --json, stdout carries only the JSON summary.
+        code = precheck.run_precheck(config, plan, stream=sys.stderr if args.json else None)
         if code:
             return code
     from osdeploy import runner

@@ -39,7 +39,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Callable[..., types.SimpleNamespace
         for attr, value in functions.items():
             if callable(value) and not isinstance(value, type):
 
-                def record(*args: Any, _attr: str = attr, _value: Any = value) -> Any:
+                def record(
+                    *args: Any, _attr: str = attr, _value: Any = value, **kwargs: Any
+                ) -> Any:
                     calls.append((_attr, args))
                     return _value(*args)
 

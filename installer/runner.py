@@ -1,0 +1,313 @@
+"""Run ansible-playbook on a deployment directory, with live progress and a summary.
+
+The command line is built by a pure function (`build_command`); `run_deploy`
+is the side-effect edge: it starts ansible-playbook with an argument list,
+sends its whole output to `<deploy dir>/logs/deploy-<UTC timestamp>.log`, and
+follows the events that the `osdeploy_events` callback plugin appends to
+`deploy-<UTC timestamp>.events.jsonl` next to it (path in $OSDEPLOY_EVENTS).
+A plain file, read by offset, is used rather than a pipe: it needs no reader
+thread, cannot fill up and block ansible, sees no EOF problems with forked
+workers or ssh ControlPersist masters, and stays behind as a record of the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from osdeploy import PROJECT_ROOT
+from osdeploy.errors import OsdeployError
+from osdeploy.progress import (
+    Failure,
+    Progress,
+    Summary,
+    make_display,
+    print_summary,
+    read_new_events,
+    summarize,
+    summary_json,
+)
+
+if TYPE_CHECKING:
+    from osdeploy.plan import Plan
+
+__all__ = [
+    "DeployOptions",
+    "Summary",
+    "build_command",
+    "build_env",
+    "exit_code",
+    "redact_command",
+    "run_deploy",
+    "summarize",
+]
+
+CALLBACK_NAME = "osdeploy_events"
+#: Extra variable the gather play reads to run only some services (architecture.md).
+RUN_SERVICES_VAR = "osdeploy_run_services"
+#: How often the events file is read while ansible runs.
+POLL_SECONDS = 0.2
+#: How long an interrupted ansible-playbook gets to stop before it is terminated.
+INTERRUPT_GRACE_SECONDS = 20
+LOG_TAIL_LINES = 15
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    services: tuple[str, ...] = ()
+    limit: str | None = None
+    tags: str | None = None
+    check: bool = False
+    diff: bool = False
+    extra_vars: tuple[str, ...] = ()
+    verbose: int = 0
+    json: bool = False
+
+
+def ansible_playbook_path() -> str:
+    """ansible-playbook of the venv running osdeploy, else the one on PATH."""
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("ansible-playbook")
+    return found or "ansible-playbook"
+
+
+def services_extra_var(services: Sequence[str]) -> str:
+    return json.dumps({RUN_SERVICES_VAR: list(services)})
+
+
+def build_command(deploy_dir: Path, opts: DeployOptions, playbook: str = "site.yml") -> list[str]:
+    """The ansible-playbook argument list for a run (no shell involved)."""
+    cmd = [
+        ansible_playbook_path(),
+        "-i",
+        str(deploy_dir / "inventory"),
+        str(PROJECT_ROOT / "playbooks" / playbook),
+    ]
+    if opts.limit:
+        cmd += ["-l", opts.limit]
+    if opts.tags:
+        cmd += ["-t", opts.tags]
+    if opts.check:
+        cmd.append("-C")
+    if opts.diff:
+        cmd.append("-D")
+    if opts.services:
+        cmd += ["-e", services_extra_var(opts.services)]
+    for extra in opts.extra_vars:
+        cmd += ["-e", extra]
+    if opts.verbose > 0:
+        cmd.append("-" + "v" * min(opts.verbose, 6))
+    return cmd
+
+
+def build_env(events_path: Path, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of ansible-playbook: project config, no colour, events plugin on."""
+    env = dict(base)
+    enabled = [c for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c.strip()]
+    if CALLBACK_NAME not in enabled:
+        enabled.append(CALLBACK_NAME)
+    env.update(
+        ANSIBLE_CONFIG=str(PROJECT_ROOT / "ansible.cfg"),
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_CALLBACKS_ENABLED=",".join(enabled),
+        OSDEPLOY_EVENTS=str(events_path),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def redact_command(cmd: Sequence[str]) -> str:
+    """The command for the log, with user extra-vars hidden (they may hold secrets)."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in cmd:
+        if hide_next:
+            shown.append(arg if arg.startswith(f'{{"{RUN_SERVICES_VAR}"') else "<hidden>")
+            hide_next = False
+            continue
+        shown.append(arg)
+        hide_next = arg == "-e"
+    return " ".join(shown)
+
+
+def exit_code(ansible_rc: int) -> int:
+    """ansible-playbook's exit code (0 ok, 2 failed hosts, 4 unreachable, ...) as 0/1."""
+    return 0 if ansible_rc == 0 else 1
+
+
+def log_paths(deploy_dir: Path, now: float) -> tuple[Path, Path]:
+    """The log and events file names of a run started at `now` (UTC)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    logs = deploy_dir / "logs"
+    return logs / f"deploy-{stamp}.log", logs / f"deploy-{stamp}.events.jsonl"
+
+
+def _check_inputs(deploy_dir: Path, plan: Plan, opts: DeployOptions, playbook: str) -> None:
+    inventory = deploy_dir / "inventory"
+    if not inventory.is_dir():
+        raise OsdeployError(
+            f"{inventory}: no inventory; render it first (osdeploy deploy renders it)"
+        )
+    planned = [service.name for service in plan.services]
+    unknown = [s for s in opts.services if s not in planned]
+    if unknown:
+        raise OsdeployError(
+            f"--services: {', '.join(unknown)} not in this deployment's plan; "
+            f"planned: {', '.join(planned)}"
+        )
+    book = PROJECT_ROOT / "playbooks" / playbook
+    if not book.is_file():
+        raise OsdeployError(f"{book}: playbook not found; is the osdeploy source tree complete?")
+
+
+def _open_private(path: Path) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+    return os.open(path, flags, 0o600)
+
+
+def _create_run_files(deploy_dir: Path) -> tuple[Path, Path, int]:
+    logs = deploy_dir / "logs"
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    logs.chmod(0o700)
+    now = time.time()
+    while True:
+        log_path, events_path = log_paths(deploy_dir, now)
+        try:
+            log_fd = _open_private(log_path)
+        except FileExistsError:
+            now += 1  # two runs in the same second: take the next name
+            continue
+        os.close(_open_private(events_path))
+        return log_path, events_path, log_fd
+
+
+def _log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    body = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(body[-lines:])
+
+
+def _wait_interrupted(proc: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C reached ansible-playbook too (same process group): let it stop cleanly;
+    remind it with SIGINT, then terminate, then kill if it does not."""
+    for step in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        try:
+            proc.wait(timeout=INTERRUPT_GRACE_SECONDS / 2)
+            return
+        except subprocess.TimeoutExpired:
+            proc.send_signal(step)
+    proc.wait()
+
+
+def _follow(
+    proc: subprocess.Popen[bytes], events_path: Path, progress: Progress, console: Console
+) -> None:
+    display = make_display(console)
+    offset = 0
+    display.start()
+    try:
+        while True:
+            running = proc.poll() is None
+            events, offset = read_new_events(events_path, offset)
+            for event in events:
+                display.update(progress, progress.apply(event))
+            display.update(progress, None)
+            if not running:
+                break
+            time.sleep(POLL_SECONDS)
+    finally:
+        display.stop()
+
+
+def run_deploy(
+    deploy_dir: Path, plan: Plan, opts: DeployOptions, playbook: str = "site.yml"
+) -> int:
+    """Run a playbook on the deployment; 0 when every host succeeded, else 1."""
+    deploy_dir = deploy_dir.resolve()
+    _check_inputs(deploy_dir, plan, opts, playbook)
+    cmd = build_command(deploy_dir, opts, playbook)
+    log_path, events_path, log_fd = _create_run_files(deploy_dir)
+    env = build_env(events_path, os.environ)
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    started = time.monotonic()
+    progress = Progress()
+    interrupted = False
+    with os.fdopen(log_fd, "ab") as log:
+        log.write(f"osdeploy: {redact_command(cmd)}\n".encode())
+        log.flush()
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=deploy_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        except OSError as exc:
+            raise OsdeployError(
+                f"cannot start {cmd[0]}: {exc.strerror}; install ansible-core in osdeploy's venv"
+            ) from exc
+        try:
+            _follow(proc, events_path, progress, err)
+        except KeyboardInterrupt:
+            interrupted = True
+            err.print("osdeploy: interrupted; waiting for ansible-playbook to stop ...")
+            _wait_interrupted(proc)
+            progress = Progress()
+            for event in load_events(events_path):
+                progress.apply(event)
+        except BaseException:
+            proc.terminate()  # osdeploy itself failed: do not leave ansible running
+            _wait_interrupted(proc)
+            raise
+        rc = proc.wait()
+        log.write(f"osdeploy: ansible-playbook exited with code {rc}\n".encode())
+    summary = progress.summary(log=str(log_path), total_seconds=time.monotonic() - started)
+    if rc != 0 and not summary.failures:
+        reason = "interrupted" if interrupted else _log_tail(log_path)
+        summary = dataclasses.replace(
+            summary,
+            failures=(
+                Failure(
+                    host="-",
+                    task="-",
+                    role="",
+                    play="",
+                    kind="error",
+                    msg=f"ansible-playbook exited with code {rc}\n{reason}",
+                ),
+            ),
+        )
+    if opts.json:
+        sys.stdout.write(summary_json(summary) + "\n")
+    else:
+        print_summary(out, summary)
+        verdict = "deploy finished" if rc == 0 else "deploy FAILED"
+        out.print(f"osdeploy: {verdict} (ansible-playbook exit code {rc})")
+    return exit_code(rc)
+
+
+def load_events(path: Path) -> list[dict[str, Any]]:
+    """All events of a finished run (for tools and tests)."""
+    events, _ = read_new_events(path, 0)
+    return events

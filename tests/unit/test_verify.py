@@ -1,0 +1,335 @@
+"""Verify: check selection, parsers of protocol greetings, result lines, and the runner."""
+
+import json
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from osdeploy import verify
+from osdeploy.catalog import load_catalog
+from osdeploy.openrc import CloudSettings
+from osdeploy.verify import (
+    CheckFailed,
+    CheckResult,
+    catalog_endpoints,
+    check_names,
+    format_result,
+    format_totals,
+    identity_problems,
+    is_version_document,
+    parse_amqp_start,
+    parse_memcached_version,
+    parse_mysql_greeting,
+    root_url,
+)
+
+SETTINGS = CloudSettings(auth_url="http://10.89.231.11:5000/v3")
+
+
+def plan(*names: str, hosts: tuple[str, ...] = ("ctl1",)) -> Any:
+    return SimpleNamespace(services=tuple(SimpleNamespace(name=n, hosts=hosts) for n in names))
+
+
+def test_check_names_follow_the_catalog_in_plan_order() -> None:
+    catalog = load_catalog()
+    names = check_names(plan("mariadb", "memcached", "keystone"), catalog)
+    expected = [*catalog["mariadb"].verify, *catalog["memcached"].verify]
+    assert names == expected + list(catalog["keystone"].verify)
+    assert all(name in verify.CHECKS for name in names)
+
+
+def test_every_catalog_check_is_implemented() -> None:
+    catalog = load_catalog()
+    named = {name for service in catalog.services for name in service.verify}
+    deployable = {
+        name for service in catalog.services if service.deployable for name in service.verify
+    }
+    assert deployable <= set(verify.CHECKS), named - set(verify.CHECKS)
+
+
+def test_result_lines() -> None:
+    ok = CheckResult("keystone_token_admin", True, "token issued for admin", 0.2134)
+    bad = CheckResult("keystone_catalog", False, "no identity — try x", 1.0)
+    width = len("keystone_token_admin")
+    assert format_result(ok, width) == "PASS keystone_token_admin  token issued for admin (0.21 s)"
+    assert format_result(bad, width) == "FAIL keystone_catalog      no identity — try x (1.00 s)"
+    assert format_totals([ok, bad]) == "verify: 1 passed, 1 failed"
+    assert format_totals([]) == "verify: 0 passed, 0 failed"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "ok"),
+    [
+        (200, b'{"version": {"id": "v3.14", "status": "stable"}}', True),
+        (300, b'{"versions": {"values": []}}', True),
+        (300, b'{"versions": []}', True),
+        (401, b'{"error": {"code": 401}}', False),
+        (200, b"<html>hello</html>", False),
+        (200, b'{"other": 1}', False),
+        (200, b"[1, 2]", False),
+    ],
+)
+def test_version_document(status: int, body: bytes, ok: bool) -> None:
+    assert is_version_document(status, body) is ok
+
+
+def test_root_url() -> None:
+    assert root_url("http://10.0.0.1:8776/v3/abc123") == "http://10.0.0.1:8776/"
+    assert root_url("https://[fd00::1]:5000/v3") == "https://[fd00::1]:5000/"
+
+
+CATALOG = [
+    {
+        "type": "identity",
+        "name": "keystone",
+        "endpoints": [
+            {"interface": "public", "region_id": "RegionOne", "url": "http://pub:5000/v3"},
+            {"interface": "internal", "region": "RegionOne", "url": "http://int:5000/v3"},
+            {"interface": "admin", "region_id": "RegionOne", "url": "http://adm:5000/v3"},
+        ],
+    },
+    {
+        "type": "image",
+        "endpoints": [{"interface": "public", "region_id": "RegionOne", "url": "http://pub:9292"}],
+    },
+]
+
+
+def test_catalog_endpoints_public_and_internal() -> None:
+    assert catalog_endpoints(CATALOG) == [
+        ("identity", "internal", "http://int:5000/v3"),
+        ("identity", "public", "http://pub:5000/v3"),
+        ("image", "public", "http://pub:9292"),
+    ]
+
+
+def test_identity_problems() -> None:
+    assert identity_problems(CATALOG, "RegionOne") == []
+    assert identity_problems(CATALOG[1:], "RegionOne") == ["no identity service in the catalog"]
+    only_public = [{**CATALOG[0], "endpoints": CATALOG[0]["endpoints"][:1]}]
+    assert identity_problems(only_public, "RegionOne") == ["identity has no internal endpoint"]
+    assert identity_problems(CATALOG, "RegionTwo") == [
+        "identity public endpoint is not in region RegionTwo",
+        "identity internal endpoint is not in region RegionTwo",
+    ]
+
+
+def test_memcached_version() -> None:
+    assert parse_memcached_version(b"VERSION 1.6.38\r\n") == "1.6.38"
+    with pytest.raises(CheckFailed, match="unexpected answer"):
+        parse_memcached_version(b"ERROR\r\n")
+
+
+def _amqp_table(fields: dict[str, str]) -> bytes:
+    out = b""
+    for key, value in fields.items():
+        raw = value.encode()
+        out += bytes([len(key)]) + key.encode() + b"S" + struct.pack(">I", len(raw)) + raw
+    return out
+
+
+def amqp_start(props: dict[str, str]) -> bytes:
+    caps = b"\x0fpublisher_confirmst\x01"
+    table = (
+        b"\x0ccapabilitiesF"
+        + struct.pack(">I", len(caps))
+        + caps
+        + _amqp_table(props)
+        + b"\x04sizeI\x00\x00\x00\x01"
+    )
+    payload = struct.pack(">HHBB", 10, 10, 0, 9) + struct.pack(">I", len(table)) + table
+    payload += struct.pack(">I", 5) + b"PLAIN" + struct.pack(">I", 5) + b"en_US"
+    return struct.pack(">BHI", 1, 0, len(payload)) + payload + b"\xce"
+
+
+def test_amqp_connection_start() -> None:
+    frame = amqp_start({"product": "RabbitMQ", "version": "4.0.5", "platform": "Erlang"})
+    assert parse_amqp_start(frame) == "RabbitMQ 4.0.5"
+
+
+def test_amqp_other_answers() -> None:
+    with pytest.raises(CheckFailed, match="refused AMQP 0-9-1"):
+        parse_amqp_start(b"AMQP\x01\x01\x00\x0a")
+    with pytest.raises(CheckFailed, match=r"no AMQP Connection\.Start"):
+        parse_amqp_start(b"HTTP/1.1 400 Bad Request\r\n")
+    bad_method = bytearray(amqp_start({}))
+    bad_method[10] = 11
+    with pytest.raises(CheckFailed, match=r"unexpected AMQP method 10\.11"):
+        parse_amqp_start(bytes(bad_method))
+
+
+def mysql_packet(payload: bytes) -> bytes:
+    return struct.pack("<I", len(payload))[:3] + b"\x00" + payload
+
+
+def test_mysql_greeting() -> None:
+    greeting = mysql_packet(b"\x0a5.5.5-11.8.3-MariaDB-deb13\x00\x01\x00\x00\x00abcdefgh\x00")
+    assert parse_mysql_greeting(greeting) == "server 11.8.3-MariaDB-deb13"
+    refusal = mysql_packet(
+        b"\xff\x6a\x04Host '10.89.231.1' is not allowed to connect to this MariaDB server"
+    )
+    assert parse_mysql_greeting(refusal).startswith(
+        "server answers, refuses this machine (error 1130: Host '10.89.231.1'"
+    )
+    with pytest.raises(CheckFailed):
+        parse_mysql_greeting(b"")
+
+
+def test_explain_common_errors() -> None:
+    class ConnectFailure(Exception):
+        pass
+
+    class Unauthorized(Exception):
+        pass
+
+    class HttpError(Exception):
+        status_code = 403
+
+    assert "cannot reach http://10.89.231.11:5000/v3" in verify.explain(ConnectFailure(), SETTINGS)
+    assert "rejected (HTTP 401)" in verify.explain(Unauthorized("x"), SETTINGS)
+    assert "HTTP 403" in verify.explain(HttpError("nope"), SETTINGS)
+    assert verify.explain(ValueError("odd\nsecond line"), SETTINGS) == "ValueError: odd"
+
+
+# -- the runner of checks ----------------------------------------------------------------
+
+
+def ctx(tmp_path: Path, **kw: Any) -> verify.VerifyContext:
+    config = SimpleNamespace(
+        path=tmp_path / "osdeploy.yml",
+        public_address="127.0.0.1",
+        host=lambda name: SimpleNamespace(name=name, address="127.0.0.1"),
+    )
+    values: dict[str, Any] = {
+        "deploy_dir": tmp_path,
+        "config": config,
+        "plan": plan("memcached", "rabbitmq", "mariadb"),
+        "catalog": load_catalog(),
+        "passwords": {"keystone_admin_password": "pw"},
+        "settings": SETTINGS,
+    }
+    values.update(kw)
+    return verify.VerifyContext(**values)
+
+
+def test_run_check_catches_failures_and_errors(tmp_path: Path) -> None:
+    def good(_: Any) -> str:
+        return "fine"
+
+    def bad(_: Any) -> str:
+        raise CheckFailed("broken — fix it")
+
+    def crash(_: Any) -> str:
+        raise RuntimeError("surprise")
+
+    checks = {"good": good, "bad": bad, "crash": crash}
+    c = ctx(tmp_path)
+    assert verify.run_check("good", c, checks).ok
+    assert verify.run_check("bad", c, checks).detail == "broken — fix it"
+    assert verify.run_check("crash", c, checks).detail == "RuntimeError: surprise"
+    missing = verify.run_check("nope", c, checks)
+    assert not missing.ok
+    assert "no such check" in missing.detail
+
+
+def test_missing_password_is_a_failure(tmp_path: Path) -> None:
+    with pytest.raises(CheckFailed, match="no keystone_demo_password"):
+        ctx(tmp_path).password("keystone_demo_password")
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Any]:
+    """A loopback TCP server answering each connection with a fixed reply."""
+    servers: list[socket.socket] = []
+
+    def start(reply: bytes, wait_for_input: bool = True) -> int:
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        servers.append(srv)
+
+        def serve() -> None:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                if wait_for_input:
+                    conn.recv(1024)
+                conn.sendall(reply)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return int(srv.getsockname()[1])
+
+    yield start
+    for srv in servers:
+        srv.close()
+
+
+def test_memcached_check_over_loopback(tmp_path: Path, fake_server: Any) -> None:
+    port = fake_server(b"VERSION 1.6.38\r\n")
+    c = ctx(tmp_path)
+    c.port = lambda *_: port  # type: ignore[method-assign]
+    assert verify.check_memcached_version(c) == f"ctl1: memcached 1.6.38 on 127.0.0.1:{port}"
+
+
+def test_rabbitmq_check_over_loopback(tmp_path: Path, fake_server: Any) -> None:
+    port = fake_server(amqp_start({"product": "RabbitMQ", "version": "4.0.5"}))
+    c = ctx(tmp_path)
+    c.port = lambda *_: port  # type: ignore[method-assign]
+    assert verify.check_rabbitmq_amqp(c).startswith("ctl1: RabbitMQ 4.0.5 speaks AMQP 0-9-1")
+
+
+def test_mariadb_check_over_loopback(tmp_path: Path, fake_server: Any) -> None:
+    port = fake_server(mysql_packet(b"\x0a11.8.3-MariaDB\x00rest"), wait_for_input=False)
+    c = ctx(tmp_path)
+    c.port = lambda *_: port  # type: ignore[method-assign]
+    assert verify.check_mariadb_handshake(c) == f"ctl1: server 11.8.3-MariaDB on 127.0.0.1:{port}"
+
+
+def test_closed_port_names_host_and_fix(tmp_path: Path) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    c = ctx(tmp_path)
+    c.port = lambda *_: port  # type: ignore[method-assign]
+    with pytest.raises(CheckFailed, match=r"ctl1: 127\.0\.0\.1:\d+ unreachable .* listening"):
+        verify.check_memcached_version(c)
+
+
+def test_run_verify_prints_one_line_per_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "passwords.yml").write_text(
+        "keystone_admin_password: topsecretvalue\n", encoding="utf-8"
+    )
+    (tmp_path / "passwords.yml").chmod(0o600)
+    fake_catalog: Any = {
+        "keystone": SimpleNamespace(verify=("a_check", "b_check"), ports={"public": 5000}),
+    }
+    monkeypatch.setattr(
+        verify,
+        "CHECKS",
+        {"a_check": lambda c: "all good", "b_check": lambda c: c.password("nope")},
+    )
+    config: Any = SimpleNamespace(path=tmp_path / "osdeploy.yml", public_address="10.0.0.1")
+    rc = verify.run_verify(tmp_path, config, plan("keystone"), fake_catalog)
+    out = capsys.readouterr().out
+    assert rc == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("PASS a_check  all good (")
+    assert lines[1].startswith("FAIL b_check  passwords.yml has no nope")
+    assert lines[2] == "verify: 1 passed, 1 failed"
+    assert "topsecretvalue" not in out
+
+
+def test_check_functions_are_registered_once() -> None:
+    assert len(set(verify.CHECKS.values())) == len(verify.CHECKS)
+    json.dumps(sorted(verify.CHECKS))
