@@ -1,0 +1,46 @@
+"""Checks of the common role on a converged host."""
+
+import pytest
+
+
+def test_hosts_file_lists_the_inventory_host(host, address):
+    hosts = host.file("/etc/hosts").content_string
+    assert f"{address} osd-molecule-common\n" in hosts
+    assert "# BEGIN osdeploy hosts" in hosts
+
+
+def test_apt_sources(host):
+    sources = host.file("/etc/apt/sources.list.d/debian.sources")
+    assert sources.mode == 0o644
+    assert "Suites: trixie trixie-updates" in sources.content_string
+    assert "URIs: http://deb.debian.org/debian-security" in sources.content_string
+    assert "Suites: trixie-security" in sources.content_string
+    assert not host.file("/etc/apt/sources.list").exists
+    assert not host.file("/etc/apt/apt.conf.d/01osdeploy-proxy").exists
+    # The sources really work: the security suite's index was fetched.
+    policy = host.check_output("apt-cache policy")
+    assert "trixie-security/main" in policy
+    assert "trixie-updates/main" in policy
+
+
+@pytest.mark.parametrize("name", ["ca-certificates", "chrony", "curl", "gnupg", "python3-apt"])
+def test_base_packages(host, name):
+    assert host.package(name).is_installed
+
+
+def test_policy_rc_d_removed_after_install(host):
+    assert not host.file("/usr/sbin/policy-rc.d").exists
+
+
+def test_chrony_runs_without_clock_control(host):
+    service = host.service("chrony")
+    assert service.is_running
+    assert service.is_enabled
+    assert 'DAEMON_OPTS="-F 1 -x"' in host.file("/etc/default/chrony").content_string
+    assert "-x" in host.check_output("ps -o args= -C chronyd")
+    sources = host.check_output("chronyc -n sourcestats 2>/dev/null || chronyc -n sources")
+    assert sources
+    conf = host.file("/etc/chrony/chrony.conf").content_string
+    assert "pool 2.debian.pool.ntp.org iburst" in conf
+    assert "server ntp.example.invalid iburst" in conf
+    assert "makestep" not in conf
