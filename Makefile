@@ -8,6 +8,12 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 DEMO_DIR ?= $(CURDIR)/.lab/demo
+ifdef CI
+# Plain text in CI logs.
+export NO_COLOR := 1
+export PY_COLORS := 0
+export ANSIBLE_NOCOLOR := 1
+endif
 ROLES := $(sort $(dir $(wildcard roles/*/molecule/default/molecule.yml)))
 
 .PHONY: demo test lint unit image molecule e2e bench deps clean demo-down
