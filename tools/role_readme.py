@@ -45,7 +45,7 @@ def render_table(role: Path) -> str:
     defaults = (yaml.safe_load(defaults_file.read_text()) or {}) if defaults_file.exists() else {}
     lines = [BEGIN]
     for entry, spec in specs.items():
-        title = "main" if entry == "main" else f"tasks_from: {entry}.yml"
+        title = "main" if entry == "main" else f"tasks_from: {entry}"
         lines += ["", f"### Entry point `{title}`", ""]
         if spec.get("short_description"):
             lines += [spec["short_description"], ""]

@@ -103,7 +103,7 @@ def test_keystone_entry(catalog: Catalog) -> None:
         "keystone_catalog",
         "keystone_endpoints",
     )
-    assert [(e.type, e.port, e.path) for e in keystone.endpoints] == [("identity", "public", "/v3")]
+    assert [(e.type, e.port, e.path) for e in keystone.endpoints] == [("identity", "public", "")]
 
 
 def test_groups(catalog: Catalog) -> None:
