@@ -64,6 +64,14 @@ def test_second_deploy_changes_nothing(lab: Lab) -> None:
     assert {host: counts["changed"] for host, counts in summary["hosts"].items()} == {"ctl1": 0}
 
 
+def test_check_and_diff_mode_is_clean_and_quiet(lab: Lab) -> None:
+    # -C -D on a deployed cloud: nothing would change, and the secret-bearing
+    # templates print no diff (the next test looks for leaks in this run too).
+    run = lab.run("deploy", "-C", "-D", "--json", "--skip-precheck")
+    assert run.returncode == 0, run.output[-4000:]
+    assert _summary(run.stdout)["hosts"]["ctl1"]["changed"] == 0
+
+
 def test_no_secret_in_logs_or_console(lab: Lab) -> None:
     passwords = yaml.safe_load((lab.dir / "passwords.yml").read_text())
     assert passwords, "passwords.yml is empty"
