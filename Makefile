@@ -14,7 +14,7 @@ export NO_COLOR := 1
 export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 endif
-ROLES := $(sort $(dir $(wildcard roles/*/molecule/default/molecule.yml)))
+ROLES := $(patsubst %/molecule/default/,%,$(sort $(dir $(wildcard roles/*/molecule/default/molecule.yml))))
 
 .PHONY: demo test lint unit image molecule e2e bench deps clean demo-down
 
