@@ -7,7 +7,6 @@ fakes; these tests never import them.
 import sys
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import osdeploy
 from osdeploy import __version__
 from osdeploy.cli import main, parse_host_spec
 from osdeploy.errors import InputError, OsdeployError
+from osdeploy.runner import DeployOptions
 
 
 @pytest.fixture
@@ -102,16 +102,8 @@ def test_render_command(deploy: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert capsys.readouterr().out.splitlines()[-1].endswith("no files updated")
 
 
-@dataclass
-class FakeOptions:
-    services: tuple[str, ...] = ()
-    limit: str | None = None
-    tags: str | None = None
-    check: bool = False
-    diff: bool = False
-    extra_vars: tuple[str, ...] = ()
-    verbose: int = 0
-    json: bool = False
+# The real options type: a frozen dataclass, pure, safe to use unfaked.
+FakeOptions = DeployOptions
 
 
 def test_deploy_runs_the_steps_in_order(
