@@ -40,6 +40,8 @@ NET_TIMEOUT = 5.0
 #: Seconds for one OpenStack API call (through openstacksdk).
 API_TIMEOUT = 15
 ENDPOINT_INTERFACES = ("public", "internal")
+#: Tries of a check that failed on a dropped connection.
+CONNECT_ATTEMPTS = 2
 DEMO_NAME = "demo"
 DEMO_ROLE = "member"
 DEMO_PASSWORD_KEY = "keystone_demo_password"  # noqa: S105 (a key name in passwords.yml)
@@ -226,9 +228,11 @@ def explain(exc: BaseException, settings: CloudSettings) -> str:
     name = type(exc).__name__
     text = (str(exc).strip().splitlines() or [""])[0][:200]
     if names & {"ConnectFailure", "ConnectTimeout", "ConnectionError", "DiscoveryFailure"}:
+        deepest = (str(chain[-1]).strip().splitlines() or [""])[0][:200]
         return (
-            f"cannot reach {settings.auth_url} — is keystone running "
-            "(`osdeploy deploy --services keystone`) and the public address reachable from here?"
+            f"cannot reach {settings.auth_url} ({type(chain[-1]).__name__}: {deepest}) — is "
+            "keystone running (`osdeploy deploy --services keystone`) and the public address "
+            "reachable from here?"
         )
     if status == 401 or "Unauthorized" in names:
         return (
@@ -279,6 +283,12 @@ class VerifyContext:
             identity_api_version="3",
             api_timeout=API_TIMEOUT,
         )
+
+    def reset(self) -> None:
+        """Drop the admin connection, so the next call opens fresh ones."""
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
 
     def admin(self) -> Any:
         if self._admin is None:
@@ -529,14 +539,35 @@ def run_check(
         return CheckResult(
             name, False, "no such check in osdeploy.verify — fix the catalog's verify list", 0.0
         )
-    try:
-        detail = check(ctx)
-        ok = True
-    except CheckFailed as exc:
-        detail, ok = str(exc), False
-    except Exception as exc:  # sdk/keystoneauth errors: explain them, never crash
-        detail, ok = explain(exc, ctx.settings), False
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            detail = check(ctx)
+            ok = True
+        except CheckFailed as exc:
+            detail, ok = str(exc), False
+        except Exception as exc:  # sdk/keystoneauth errors: explain them, never crash
+            if attempt < CONNECT_ATTEMPTS and is_dropped_connection(exc):
+                # uwsgi closes idle keep-alive connections; a request sent on
+                # one in that instant fails without reaching keystone. Try
+                # again on fresh connections; a service that is down fails again.
+                ctx.reset()
+                time.sleep(1)
+                continue
+            detail, ok = explain(exc, ctx.settings), False
+        break
     return CheckResult(name, ok, detail, time.monotonic() - started)
+
+
+def is_dropped_connection(exc: BaseException) -> bool:
+    """True when a connection-level error (not an HTTP answer) is in the chain."""
+    current: BaseException | None = exc
+    seen: list[BaseException] = []
+    while current is not None and current not in seen:
+        if type(current).__name__ in {"ConnectFailure", "ConnectionError", "RemoteDisconnected"}:
+            return True
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def run_verify(deploy_dir: Path, config: Config, plan: Plan, catalog: Catalog | None = None) -> int:

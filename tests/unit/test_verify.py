@@ -191,7 +191,8 @@ def test_explain_common_errors() -> None:
     class HttpError(Exception):
         status_code = 403
 
-    assert "cannot reach http://10.89.231.11:5000/v3" in verify.explain(ConnectFailure(), SETTINGS)
+    reason = verify.explain(ConnectFailure(), SETTINGS)
+    assert "cannot reach http://10.89.231.11:5000/v3 (" in reason
     assert "rejected (HTTP 401)" in verify.explain(Unauthorized("x"), SETTINGS)
     assert "HTTP 403" in verify.explain(HttpError("nope"), SETTINGS)
     assert verify.explain(ValueError("odd\nsecond line"), SETTINGS) == "ValueError: odd"
@@ -333,3 +334,31 @@ def test_run_verify_prints_one_line_per_check(
 def test_check_functions_are_registered_once() -> None:
     assert len(set(verify.CHECKS.values())) == len(verify.CHECKS)
     json.dumps(sorted(verify.CHECKS))
+
+
+def test_a_dropped_connection_is_tried_once_more() -> None:
+    from keystoneauth1.exceptions import ConnectFailure
+
+    calls: list[int] = []
+
+    def flaky(ctx: Any) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectFailure("Connection aborted")
+        return "fine"
+
+    ctx = SimpleNamespace(reset=lambda: None, settings=SETTINGS)
+    result = verify.run_check("flaky", ctx, {"flaky": flaky})  # type: ignore[arg-type]
+    assert (result.ok, result.detail, len(calls)) == (True, "fine", 2)
+
+
+def test_a_service_that_stays_down_still_fails() -> None:
+    from keystoneauth1.exceptions import ConnectFailure
+
+    def down(ctx: Any) -> str:
+        raise ConnectFailure("Connection refused")
+
+    ctx = SimpleNamespace(reset=lambda: None, settings=SETTINGS)
+    result = verify.run_check("down", ctx, {"down": down})  # type: ignore[arg-type]
+    assert not result.ok
+    assert "cannot reach" in result.detail

@@ -44,3 +44,13 @@ def test_chrony_runs_without_clock_control(host):
     assert "pool 2.debian.pool.ntp.org iburst" in conf
     assert "server ntp.example.invalid iburst" in conf
     assert "makestep" not in conf
+
+
+def test_apt_index_refresh_is_stamped(host):
+    # cache_valid_time reads this stamp; without it every run refreshes again
+    # and check mode reports a change.
+    stamp = host.file("/var/lib/apt/periodic/update-success-stamp")
+    assert stamp.exists
+    before = int(host.check_output("date +%s"))
+    host.run_test("apt-get update -qq")
+    assert stamp.mtime.timestamp() >= before
