@@ -486,34 +486,48 @@ def _each_host(ctx: VerifyContext, service: str, probe: Callable[[str], str]) ->
     return "; ".join(seen)
 
 
-def check_memcached_version(ctx: VerifyContext) -> str:
-    port = ctx.port("memcached", "memcached", 11211)
+def _protocol_check(
+    ctx: VerifyContext,
+    service: str,
+    port: tuple[str, int],
+    hello: bytes,
+    want: int,
+    describe: Callable[[bytes], str],
+) -> str:
+    """Send `hello` to the service's port on each of its hosts; describe the answer."""
+    number = ctx.port(service, *port)
 
     def probe(address: str) -> str:
-        reply = tcp_exchange(address, port, b"version\r\n", want=128)
-        return f"memcached {parse_memcached_version(reply)} on {format_host(address)}:{port}"
+        reply = tcp_exchange(address, number, hello, want=want)
+        return f"{describe(reply)} on {format_host(address)}:{number}"
 
-    return _each_host(ctx, "memcached", probe)
+    return _each_host(ctx, service, probe)
+
+
+def check_memcached_version(ctx: VerifyContext) -> str:
+    return _protocol_check(
+        ctx,
+        "memcached",
+        ("memcached", 11211),
+        b"version\r\n",
+        128,
+        lambda reply: f"memcached {parse_memcached_version(reply)}",
+    )
 
 
 def check_rabbitmq_amqp(ctx: VerifyContext) -> str:
-    port = ctx.port("rabbitmq", "amqp", 5672)
-
-    def probe(address: str) -> str:
-        reply = tcp_exchange(address, port, AMQP_091_HEADER, want=4096)
-        return f"{parse_amqp_start(reply)} speaks AMQP 0-9-1 on {format_host(address)}:{port}"
-
-    return _each_host(ctx, "rabbitmq", probe)
+    return _protocol_check(
+        ctx,
+        "rabbitmq",
+        ("amqp", 5672),
+        AMQP_091_HEADER,
+        4096,
+        lambda reply: f"{parse_amqp_start(reply)} speaks AMQP 0-9-1",
+    )
 
 
 def check_mariadb_handshake(ctx: VerifyContext) -> str:
-    port = ctx.port("mariadb", "mysql", 3306)
-
-    def probe(address: str) -> str:
-        reply = tcp_exchange(address, port, b"", want=512)
-        return f"{parse_mysql_greeting(reply)} on {format_host(address)}:{port}"
-
-    return _each_host(ctx, "mariadb", probe)
+    return _protocol_check(ctx, "mariadb", ("mysql", 3306), b"", 512, parse_mysql_greeting)
 
 
 Check = Callable[[VerifyContext], str]
