@@ -31,13 +31,27 @@ from osdeploy.errors import OsdeployError
 IMAGE = "localhost/osdeploy-host:trixie"
 NETWORK = "osdeploy-lab"
 SUBNET = ipaddress.ip_network(os.environ.get("OSDEPLOY_LAB_SUBNET", "10.89.231.0/24"))
+# A second network, eth1 in every host, carries the Geneve tunnels: with no
+# openvswitch kernel module here OVS runs its userspace datapath, which needs
+# the tunnel address on an OVS bridge (the ovn role moves eth1's address to
+# br-phy); management traffic and SSH stay on eth0. Host N gets .N on both.
+TUNNEL_NETWORK = "osdeploy-lab-tun"
+TUNNEL_SUBNET = ipaddress.ip_network(os.environ.get("OSDEPLOY_LAB_TUNNEL_SUBNET", "10.89.232.0/24"))
+TUNNEL_INTERFACE = "eth1"
+# The lab's "external" network: an address on br-ex of the network host, so
+# floating IPs answer from there (real sites put a NIC into br-ex instead).
+PROVIDER_CIDR = ipaddress.ip_network("172.24.4.0/24")
 FIRST_HOST_OFFSET = 11
 APT_ARCHIVES = Path(os.environ.get("OSDEPLOY_APT_ARCHIVES", "/var/cache/osdeploy/apt-archives"))
 MIRROR = os.environ.get("OSDEPLOY_LAB_MIRROR", "http://deb.debian.org/debian")
 CONTAINERS_CONF = PROJECT_ROOT / "lab" / "containers.conf"
 LAB_USER = "osdeploy"
-DEFAULT_HOSTS: tuple[tuple[str, tuple[str, ...]], ...] = (("ctl1", ("control", "network")),)
-DEFAULT_SERVICES = ("rabbitmq", "keystone")
+DEFAULT_HOSTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ctl1", ("control", "network")),
+    ("cmp1", ("compute",)),
+    ("cmp2", ("compute",)),
+)
+DEFAULT_SERVICES = ("keystone", "glance", "placement", "neutron", "nova")
 
 # Everything that goes into the image; its hash names the image build, so a
 # change here rebuilds the image on the next `lab image` / `lab up`.
@@ -94,6 +108,12 @@ class LabHost:
     def container(self) -> str:
         return f"osdeploy-{self.lab}-{self.name}"
 
+    @property
+    def tunnel_address(self) -> str:
+        """Same host number as ``address``, on the tunnel network."""
+        offset = int(ipaddress.ip_address(self.address)) - int(SUBNET.network_address)
+        return str(TUNNEL_SUBNET.network_address + offset)
+
 
 def lab_name(deploy_dir: Path) -> str:
     """Several labs can share the machine: containers carry the lab's name."""
@@ -137,7 +157,31 @@ def lab_config(hosts: Sequence[LabHost], services: Sequence[str]) -> dict[str, A
         "services": list(services),
         "network": {"internal_address": None, "public_address": None},
         "apt": {"mirror": MIRROR, "proxy": None},
-        "overrides": {},
+        "overrides": lab_overrides(),
+    }
+
+
+def lab_overrides() -> dict[str, Any]:
+    """Role settings only a lab needs: its tunnel interface and external network."""
+    gateway = PROVIDER_CIDR.network_address + 1
+    return {
+        "ovn_tunnel_interface": TUNNEL_INTERFACE,
+        "ovn_provider_networks": [
+            {
+                "physnet": "physnet1",
+                "bridge": "br-ex",
+                "interface": None,
+                "address": f"{gateway}/{PROVIDER_CIDR.prefixlen}",
+            }
+        ],
+        "neutron_external_network": {
+            "name": "public",
+            "physnet": "physnet1",
+            "cidr": str(PROVIDER_CIDR),
+            "gateway": str(gateway),
+            "pool_start": str(PROVIDER_CIDR.network_address + 10),
+            "pool_end": str(PROVIDER_CIDR.network_address + 250),
+        },
     }
 
 
@@ -240,10 +284,12 @@ def build_image(force: bool = False) -> None:
 
 
 def ensure_network() -> None:
-    if _exists("network", NETWORK):
-        return
-    gateway = str(next(SUBNET.hosts()))
-    podman("network", "create", "--subnet", str(SUBNET), "--gateway", gateway, NETWORK)
+    if not _exists("network", NETWORK):
+        gateway = str(next(SUBNET.hosts()))
+        podman("network", "create", "--subnet", str(SUBNET), "--gateway", gateway, NETWORK)
+    if not _exists("network", TUNNEL_NETWORK):
+        # Internal: no default route through it, hosts keep theirs on eth0.
+        podman("network", "create", "--internal", "--subnet", str(TUNNEL_SUBNET), TUNNEL_NETWORK)
 
 
 def network_addresses() -> list[str]:
@@ -289,7 +335,11 @@ def ensure_key(deploy_dir: Path) -> Path:
 
 
 def start_host(host: LabHost, public_key: str) -> None:
-    APT_ARCHIVES.joinpath("partial").mkdir(parents=True, exist_ok=True)
+    # One archive per host: apt holds the archive lock for a whole install, so
+    # a shared one would make hosts install one after the other. Kept across
+    # labs, so a re-created host downloads nothing again.
+    archives = APT_ARCHIVES / host.container
+    archives.joinpath("partial").mkdir(parents=True, exist_ok=True)
     if _exists("container", host.container):
         podman("start", host.container)
     else:
@@ -301,16 +351,16 @@ def start_host(host: LabHost, public_key: str) -> None:
             "--hostname",
             host.name,
             "--network",
-            NETWORK,
-            "--ip",
-            host.address,
+            f"{NETWORK}:ip={host.address}",
+            "--network",
+            f"{TUNNEL_NETWORK}:ip={host.tunnel_address}",
             "--systemd=always",
             "--privileged",
             "--no-hosts",
             "--label",
             f"osdeploy.lab={host.lab}",
             "--volume",
-            f"{APT_ARCHIVES}:/var/cache/apt/archives",
+            f"{archives}:/var/cache/apt/archives",
             IMAGE,
             "/sbin/init",
         )
@@ -443,8 +493,10 @@ def cmd_down(deploy_dir: Path) -> int:
             podman("rm", "--force", "--time", "5", host.container)
             _say(f"removed {host.name}")
     users = podman("ps", "-a", "--filter", f"network={NETWORK}", "--format", "{{.Names}}")
-    if _exists("network", NETWORK) and not users.strip():
-        podman("network", "rm", NETWORK)
+    if not users.strip():
+        for name in (NETWORK, TUNNEL_NETWORK):
+            if _exists("network", name):
+                podman("network", "rm", name)
     _say("lab is down (image, apt cache, passwords and config are kept)")
     return 0
 

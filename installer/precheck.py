@@ -325,6 +325,15 @@ def _run(client: paramiko.SSHClient, command: str) -> tuple[int, str, str]:
     return stdout.channel.recv_exit_status(), out, err
 
 
+def run_on_host(config: Config, name: str, command: str) -> tuple[int, str, str]:
+    """Run a shell command on a configured host over SSH: (exit code, stdout, stderr)."""
+    client = _connect(config.host(name), config.ssh, key_path(config))
+    try:
+        return _run(client, command)
+    finally:
+        client.close()
+
+
 def gather(client: paramiko.SSHClient, name: str) -> HostFacts:
     """Read-only commands on a logged-in host."""
 

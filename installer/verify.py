@@ -256,6 +256,8 @@ class VerifyContext:
     passwords: Mapping[str, str]
     settings: CloudSettings
     _admin: Any = field(default=None, repr=False)
+    #: What one check leaves for the next (the compute scenario's resources).
+    scratch: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def password(self, key: str) -> str:
         value = self.passwords.get(key)
@@ -544,11 +546,18 @@ CHECKS: dict[str, Check] = {
 }
 
 
+def all_checks() -> dict[str, Check]:
+    """Every check: this module's and the compute scenario's (osdeploy.verify_compute)."""
+    from osdeploy.verify_compute import COMPUTE_CHECKS
+
+    return {**CHECKS, **COMPUTE_CHECKS}
+
+
 def run_check(
     name: str, ctx: VerifyContext, checks: Mapping[str, Check] | None = None
 ) -> CheckResult:
     started = time.monotonic()
-    check = (CHECKS if checks is None else checks).get(name)
+    check = (all_checks() if checks is None else checks).get(name)
     if check is None:
         return CheckResult(
             name, False, "no such check in osdeploy.verify — fix the catalog's verify list", 0.0

@@ -37,8 +37,17 @@ def test_all_services_in_order(catalog: Catalog) -> None:
     assert list(catalog.names()) == ORDER
 
 
-def test_only_the_first_four_are_deployable(catalog: Catalog) -> None:
-    assert catalog.deployable_names() == ("mariadb", "rabbitmq", "memcached", "keystone")
+def test_the_compute_path_is_deployable(catalog: Catalog) -> None:
+    assert catalog.deployable_names() == (
+        "mariadb",
+        "rabbitmq",
+        "memcached",
+        "keystone",
+        "glance",
+        "placement",
+        "nova",
+        "neutron",
+    )
 
 
 def test_kinds(catalog: Catalog) -> None:

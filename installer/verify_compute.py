@@ -1,0 +1,491 @@
+"""Verify checks of the compute path: Glance, Placement, Neutron and Nova, for real.
+
+The Nova checks are one scenario, run in order, each a step that reports on
+its own line: network (network, subnet, router with an external gateway),
+servers (one on every compute host, pinned with availability zone
+``nova:HOST``), console (the test image's boot marker), cross-host ping (each
+server pings every other one over the Geneve network and prints the result on
+its console), floating IP (pinged from a network host), lifecycle (stop,
+start, delete; nothing left behind: servers, ports, floating IPs, libvirt
+domains). Steps hand their resources on in ``ctx.scratch``; the last step
+cleans up, and the first one removes what an interrupted earlier run left.
+
+Servers boot the test image of ``osdeploy.testimage`` (kernel + initramfs,
+direct kernel boot) under whatever virt type the computes use.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shlex
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from osdeploy.verify import Check, CheckFailed, VerifyContext
+
+PREFIX = "osdeploy-verify"
+NET_CIDR = "192.168.77.0/24"
+FLAVOR = {"name": f"{PREFIX}-tiny", "ram": 192, "vcpus": 1, "disk": 1}
+IMAGE_NAMES = {"kernel": "osdeploy-test-kernel", "ramdisk": "osdeploy-test-ramdisk"}
+IMAGE_NAME = "osdeploy-test"
+BLOB_BYTES = 4 * 1024 * 1024
+#: Seconds a server may take to become ACTIVE, and its console to show a line.
+BOOT_TIMEOUT = 300
+CONSOLE_TIMEOUT = 240
+PING_TIMEOUT = 240
+FIP_TIMEOUT = 120
+DELETE_TIMEOUT = 180
+
+
+# -- pure helpers ---------------------------------------------------------------
+
+
+def sha512_of(chunks: Iterable[bytes]) -> str:
+    digest = hashlib.sha512()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ping_user_data(peers: Iterable[str]) -> str:
+    """The test image's user data: one ``ping <address>`` line per peer."""
+    return "".join(f"ping {peer}\n" for peer in peers)
+
+
+def ping_results(console: str, prefix: str) -> dict[str, str]:
+    """Last reported result per address from console lines ``<prefix> <addr> ok|failed``."""
+    results: dict[str, str] = {}
+    for line in console.splitlines():
+        parts = line.strip().split()
+        if len(parts) >= 3 and parts[0] == prefix and parts[2] in ("ok", "failed"):
+            results[parts[1]] = parts[2]
+    return results
+
+
+def missing_agents(
+    agents: Iterable[Mapping[str, Any]], wanted: Mapping[str, Iterable[str]]
+) -> list[str]:
+    """'<kind> on <host>' for every wanted (kind -> hosts) agent not alive and up."""
+    alive = {
+        (str(a.get("binary", "")), str(a.get("host", "")))
+        for a in agents
+        if a.get("is_alive") and a.get("is_admin_state_up", True)
+    }
+    return [
+        f"{binary} on {host}"
+        for binary, hosts in wanted.items()
+        for host in hosts
+        if (binary, host) not in alive
+    ]
+
+
+# -- edges ----------------------------------------------------------------------
+
+
+def _hosts(ctx: VerifyContext, service: str, group: str) -> list[str]:
+    """Names of the hosts in a catalog group of a planned service (config order)."""
+    roles = ctx.catalog[service].groups.get(group, ())
+    return [h.name for h in ctx.config.hosts if set(h.roles) & set(roles)]
+
+
+def _wait(what: str, timeout: float, probe: Callable[[], Any], interval: float = 3.0) -> Any:
+    """Call probe until it returns something true; CheckFailed after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"{what} (waited {timeout:.0f} s)")
+        time.sleep(interval)
+
+
+def _on_host(ctx: VerifyContext, host: str, command: str) -> tuple[int, str]:
+    from osdeploy.precheck import run_on_host
+
+    code, out, err = run_on_host(ctx.config, host, command)
+    return code, out + err
+
+
+def _need(ctx: VerifyContext, key: str, step: str) -> Any:
+    if key not in ctx.scratch:
+        raise CheckFailed(f"skipped: {step} did not succeed earlier in this run")
+    return ctx.scratch[key]
+
+
+# -- glance, placement, neutron ------------------------------------------------
+
+
+def check_glance_image_roundtrip(ctx: VerifyContext) -> str:
+    conn = ctx.admin()
+    blob = os.urandom(BLOB_BYTES)
+    want = hashlib.sha512(blob).hexdigest()
+    name = f"{PREFIX}-blob"
+    for old in conn.image.images(name=name):
+        conn.image.delete_image(old)
+    image = conn.image.create_image(
+        name=name, data=blob, disk_format="raw", container_format="bare", wait=True
+    )
+    try:
+        image = conn.image.get_image(image)
+        if image.status != "active":
+            raise CheckFailed(f"uploaded image is {image.status}, not active — see glance-api.log")
+        if image.hash_value and image.hash_value != want:
+            raise CheckFailed("glance's os_hash_value differs from the uploaded data's sha512")
+        response = conn.image.download_image(image, stream=True)
+        got = sha512_of(response.iter_content(chunk_size=1 << 20))
+        if got != want:
+            raise CheckFailed("downloaded data differs from the uploaded data (sha512)")
+    finally:
+        conn.image.delete_image(image, ignore_missing=True)
+    return f"uploaded and downloaded {BLOB_BYTES >> 20} MiB, sha512 and os_hash_value match"
+
+
+def check_placement_api(ctx: VerifyContext) -> str:
+    providers = list(ctx.admin().placement.resource_providers())
+    names = sorted(p.name for p in providers)
+    return f"{len(providers)} resource provider(s)" + (f": {', '.join(names)}" if names else "")
+
+
+def check_neutron_agents(ctx: VerifyContext) -> str:
+    agents = [a.to_dict() for a in ctx.admin().network.agents()]
+    # ML2/OVN reports every chassis as binary ovn-controller (agent type "OVN
+    # Controller Gateway agent" on gateways) and each metadata agent.
+    wanted = {
+        "ovn-controller": _hosts(ctx, "neutron", "ovn_controller"),
+        "neutron-ovn-metadata-agent": _hosts(ctx, "neutron", "neutron_ovn_metadata"),
+    }
+    missing = missing_agents(agents, wanted)
+    if missing:
+        seen = sorted(f"{a.get('binary')}@{a.get('host')}" for a in agents)
+        raise CheckFailed(
+            f"not alive: {', '.join(missing)} (agents seen: {', '.join(seen) or 'none'}) — "
+            "check ovn-controller and neutron-ovn-metadata-agent on those hosts"
+        )
+    return f"{len(agents)} agents alive: " + ", ".join(
+        f"{len(hosts)} {binary}" for binary, hosts in wanted.items() if hosts
+    )
+
+
+# -- nova -------------------------------------------------------------------------
+
+
+def check_nova_services(ctx: VerifyContext) -> str:
+    services = list(ctx.admin().compute.services())
+    up = {(s.binary, s.host) for s in services if s.state == "up" and s.status == "enabled"}
+    wanted = [("nova-compute", h) for h in _hosts(ctx, "nova", "nova_compute")]
+    wanted += [
+        (b, h)
+        for b in ("nova-conductor", "nova-scheduler")
+        for h in _hosts(ctx, "nova", "nova_api")
+    ]
+    missing = [f"{b} on {h}" for b, h in wanted if (b, h) not in up]
+    if missing:
+        raise CheckFailed(
+            f"not up and enabled: {', '.join(missing)} — see /var/log/nova/ on those hosts"
+        )
+    return f"{len(wanted)} services up: " + ", ".join(sorted({b for b, _ in wanted}))
+
+
+def check_nova_hypervisors(ctx: VerifyContext) -> str:
+    conn = ctx.admin()
+    computes = _hosts(ctx, "nova", "nova_compute")
+    hypervisors = {h.name.split(".")[0]: h for h in conn.compute.hypervisors(details=True)}
+    missing = [c for c in computes if c not in hypervisors or hypervisors[c].state != "up"]
+    if missing:
+        raise CheckFailed(
+            f"hypervisor missing or down: {', '.join(missing)} — a new compute is mapped by "
+            "`osdeploy deploy` (cell discovery); see nova-compute.log there"
+        )
+    providers = {p.name.split(".")[0] for p in conn.placement.resource_providers()}
+    unplaced = [c for c in computes if c not in providers]
+    if unplaced:
+        raise CheckFailed(f"no placement resource provider for {', '.join(unplaced)}")
+    kinds = sorted({str(hypervisors[c].hypervisor_type) for c in computes})
+    return f"{len(computes)} hypervisors up ({', '.join(kinds)}), each in placement"
+
+
+def _cleanup(ctx: VerifyContext) -> list[str]:
+    """Delete every resource of this scenario (by name prefix); what was removed."""
+    conn = ctx.admin()
+    removed: list[str] = []
+    servers = [s for s in conn.compute.servers(all_projects=True) if s.name.startswith(PREFIX)]
+    for server in servers:
+        conn.compute.delete_server(server)
+        removed.append(f"server {server.name}")
+    for server in servers:
+        conn.compute.wait_for_delete(server, interval=2, wait=DELETE_TIMEOUT)
+    ports = {p.id for p in conn.network.ports() if p.name.startswith(PREFIX)}
+    for fip in conn.network.ips():
+        if fip.port_id in ports or (fip.description or "").startswith(PREFIX):
+            conn.network.delete_ip(fip)
+            removed.append(f"floating IP {fip.floating_ip_address}")
+    for router in conn.network.routers():
+        if not router.name.startswith(PREFIX):
+            continue
+        for port in conn.network.ports(
+            device_id=router.id, device_owner="network:router_interface"
+        ):
+            for fixed in port.fixed_ips:
+                conn.network.remove_interface_from_router(router, subnet_id=fixed["subnet_id"])
+        conn.network.delete_router(router)
+        removed.append(f"router {router.name}")
+    for port in conn.network.ports():
+        if port.name.startswith(PREFIX):
+            conn.network.delete_port(port)
+            removed.append(f"port {port.name}")
+    for network in conn.network.networks():
+        if network.name.startswith(PREFIX):
+            conn.network.delete_network(network)
+            removed.append(f"network {network.name}")
+    for group in conn.network.security_groups():
+        if group.name.startswith(PREFIX):
+            conn.network.delete_security_group(group)
+            removed.append(f"security group {group.name}")
+    return removed
+
+
+def check_compute_network(ctx: VerifyContext) -> str:
+    conn = ctx.admin()
+    ctx.scratch.clear()
+    leftovers = _cleanup(ctx)
+    external = [n for n in conn.network.networks(is_router_external=True)]
+    if not external:
+        raise CheckFailed(
+            "no external network — set neutron_external_network in overrides "
+            "(the lab does) or create one, then verify again"
+        )
+    network = conn.network.create_network(name=f"{PREFIX}-net")
+    subnet = conn.network.create_subnet(
+        name=f"{PREFIX}-subnet", network_id=network.id, ip_version=4, cidr=NET_CIDR
+    )
+    router = conn.network.create_router(
+        name=f"{PREFIX}-router", external_gateway_info={"network_id": external[0].id}
+    )
+    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    group = conn.network.create_security_group(
+        name=f"{PREFIX}-sg", description="osdeploy verify: ICMP from anywhere"
+    )
+    conn.network.create_security_group_rule(
+        security_group_id=group.id,
+        direction="ingress",
+        ethertype="IPv4",
+        protocol="icmp",
+        remote_ip_prefix="0.0.0.0/0",
+    )
+    ctx.scratch.update(
+        network=network, subnet=subnet, router=router, group=group, external=external[0]
+    )
+    note = f"; removed {len(leftovers)} leftovers of an earlier run" if leftovers else ""
+    return (
+        f"network, subnet {NET_CIDR}, router with gateway on {external[0].name}, "
+        f"security group{note}"
+    )
+
+
+def _ensure_test_images(conn: Any) -> Any:
+    """The test image in Glance (kernel, ramdisk and boot disk), uploaded when changed."""
+    from osdeploy.testimage import build_test_image
+
+    built = build_test_image()
+    files = {"kernel": built.kernel, "ramdisk": built.initrd}
+    formats = {"kernel": "aki", "ramdisk": "ari"}
+    ids: dict[str, str] = {}
+    for part, path in files.items():
+        ids[part] = _upload_once(conn, IMAGE_NAMES[part], path, formats[part], {})
+    properties = {
+        "kernel_id": ids["kernel"],
+        "ramdisk_id": ids["ramdisk"],
+        "os_command_line": "console=ttyS0",
+    }
+    return _upload_once(conn, IMAGE_NAME, built.disk, "ami", properties)
+
+
+def _upload_once(conn: Any, name: str, path: Path, fmt: str, properties: dict[str, str]) -> str:
+    want = sha512_of([path.read_bytes()])
+    for image in conn.image.images(name=name):
+        same_props = all(image.properties.get(k) == v for k, v in properties.items())
+        if image.hash_value == want and image.status == "active" and same_props:
+            return str(image.id)
+        conn.image.delete_image(image)
+    image = conn.image.create_image(
+        name=name,
+        filename=str(path),
+        disk_format=fmt,
+        container_format=fmt,
+        visibility="public",
+        wait=True,
+        **properties,
+    )
+    return str(image.id)
+
+
+def check_compute_servers(ctx: VerifyContext) -> str:
+    conn = ctx.admin()
+    network = _need(ctx, "network", "compute_network")
+    group = ctx.scratch["group"]
+    image_id = _ensure_test_images(conn)
+    flavor = conn.compute.find_flavor(FLAVOR["name"])
+    if flavor is None:
+        flavor = conn.compute.create_flavor(**FLAVOR)
+    computes = _hosts(ctx, "nova", "nova_compute")
+    ports = {
+        host: conn.network.create_port(
+            name=f"{PREFIX}-{host}", network_id=network.id, security_group_ids=[group.id]
+        )
+        for host in computes
+    }
+    addresses = {host: port.fixed_ips[0]["ip_address"] for host, port in ports.items()}
+    servers = {}
+    for host in computes:
+        peers = [addresses[h] for h in computes if h != host]
+        servers[host] = conn.compute.create_server(
+            name=f"{PREFIX}-{host}",
+            image_id=image_id,
+            flavor_id=flavor.id,
+            networks=[{"port": ports[host].id}],
+            availability_zone=f"nova:{host}",
+            user_data=base64.b64encode(ping_user_data(peers).encode()).decode(),
+        )
+    started = time.monotonic()
+    for host, server in servers.items():
+        try:
+            servers[host] = conn.compute.wait_for_server(
+                server, status="ACTIVE", failures=["ERROR"], interval=2, wait=BOOT_TIMEOUT
+            )
+        except Exception as exc:
+            fault = getattr(conn.compute.get_server(server), "fault", None) or {}
+            raise CheckFailed(
+                f"server on {host} did not become ACTIVE: {fault.get('message') or exc} — "
+                f"see nova-compute.log on {host}"
+            ) from exc
+    wrong = [h for h, s in servers.items() if s.compute_host != h]
+    if wrong:
+        raise CheckFailed(f"servers not on the host they were pinned to: {', '.join(wrong)}")
+    ctx.scratch.update(servers=servers, ports=ports, addresses=addresses)
+    return (
+        f"{len(servers)} servers ACTIVE in {time.monotonic() - started:.0f} s, one on each of "
+        f"{', '.join(computes)}"
+    )
+
+
+def _console(conn: Any, server: Any) -> str:
+    return str(conn.compute.get_server_console_output(server).get("output") or "")
+
+
+def check_compute_console(ctx: VerifyContext) -> str:
+    from osdeploy.testimage import MARKER_UP
+
+    conn = ctx.admin()
+    servers = _need(ctx, "servers", "compute_servers")
+    for host, server in servers.items():
+        address = ctx.scratch["addresses"][host]
+
+        def up(server: Any = server, address: str = address) -> bool:
+            lines = _console(conn, server).splitlines()
+            return any(MARKER_UP in line and address in line for line in lines)
+
+        _wait(
+            f"console of the server on {host} never showed {MARKER_UP!r} with ip={address} "
+            "(no DHCP answer from OVN?)",
+            CONSOLE_TIMEOUT,
+            up,
+        )
+    return f"{len(servers)} consoles show {MARKER_UP!r} with the address Neutron gave"
+
+
+def check_compute_cross_host_ping(ctx: VerifyContext) -> str:
+    from osdeploy.testimage import PING_PREFIX
+
+    conn = ctx.admin()
+    servers = _need(ctx, "servers", "compute_servers")
+    addresses = ctx.scratch["addresses"]
+    if len(servers) < 2:
+        return "one compute host: nothing to ping across hosts"
+
+    def all_ok() -> bool:
+        for host, server in servers.items():
+            results = ping_results(_console(conn, server), PING_PREFIX)
+            peers = [a for h, a in addresses.items() if h != host]
+            if any(results.get(peer) != "ok" for peer in peers):
+                return False
+        return True
+
+    try:
+        _wait("servers do not reach each other", PING_TIMEOUT, all_ok, interval=5)
+    except CheckFailed as exc:
+        seen = {h: ping_results(_console(conn, s), PING_PREFIX) for h, s in servers.items()}
+        raise CheckFailed(
+            f"{exc}: {seen} — check ovn-controller and the Geneve tunnel (ovn-sbctl show)"
+        ) from None
+    pairs = len(servers) * (len(servers) - 1)
+    return f"{pairs} pings across hosts over Geneve answered (seen on the servers' consoles)"
+
+
+def check_compute_floating_ip(ctx: VerifyContext) -> str:
+    conn = ctx.admin()
+    servers = _need(ctx, "servers", "compute_servers")
+    host = next(iter(servers))
+    port = ctx.scratch["ports"][host]
+    fip = conn.network.create_ip(
+        floating_network_id=ctx.scratch["external"].id,
+        port_id=port.id,
+        description=f"{PREFIX} floating IP",
+    )
+    address = fip.floating_ip_address
+    gateways = [h.name for h in ctx.config.hosts if "network" in h.roles]
+    if not gateways:
+        raise CheckFailed("no host with role network to ping the floating IP from")
+    command = f"ping -c 2 -W 2 {shlex.quote(address)}"
+    _wait(
+        f"floating IP {address} of the server on {host} does not answer ping from {gateways[0]}",
+        FIP_TIMEOUT,
+        lambda: _on_host(ctx, gateways[0], command)[0] == 0,
+    )
+    return f"floating IP {address} (server on {host}) answers ping from {gateways[0]}"
+
+
+def check_compute_lifecycle(ctx: VerifyContext) -> str:
+    conn = ctx.admin()
+    steps: list[str] = []
+    servers = ctx.scratch.get("servers", {})
+    if servers:
+        host, server = next(iter(servers.items()))
+        conn.compute.stop_server(server)
+        conn.compute.wait_for_server(server, status="SHUTOFF", failures=["ERROR"], wait=120)
+        conn.compute.start_server(server)
+        conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], wait=120)
+        steps.append(f"stopped and started the server on {host}")
+    ids = {s.id for s in servers.values()}
+    removed = _cleanup(ctx)
+    ctx.scratch.clear()
+    left = [p.name for p in conn.network.ports() if p.name.startswith(PREFIX)]
+    left += [s.name for s in conn.compute.servers(all_projects=True) if s.name.startswith(PREFIX)]
+    for host in _hosts(ctx, "nova", "nova_compute"):
+        code, out = _on_host(ctx, host, "sudo virsh -c qemu:///system list --all --uuid")
+        if code != 0:
+            raise CheckFailed(f"virsh on {host} failed: {out.strip()[:200]}")
+        left += [f"libvirt domain {u} on {host}" for u in out.split() if u in ids]
+    if left:
+        raise CheckFailed(f"left behind after delete: {', '.join(left)}")
+    steps.append(f"deleted {len(removed)} resources; no servers, ports or libvirt domains left")
+    return "; ".join(steps)
+
+
+COMPUTE_CHECKS: dict[str, Check] = {
+    "glance_image_roundtrip": check_glance_image_roundtrip,
+    "placement_api": check_placement_api,
+    "neutron_agents": check_neutron_agents,
+    "nova_services": check_nova_services,
+    "nova_hypervisors": check_nova_hypervisors,
+    "compute_network": check_compute_network,
+    "compute_servers": check_compute_servers,
+    "compute_console": check_compute_console,
+    "compute_cross_host_ping": check_compute_cross_host_ping,
+    "compute_floating_ip": check_compute_floating_ip,
+    "compute_lifecycle": check_compute_lifecycle,
+}
