@@ -105,8 +105,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from osdeploy import state
+
     _, _, plan = load(args)
-    print(format_plan(plan))
+    print(format_plan(plan, state.load_deployed(deploy_dir(args))))
     return 0
 
 
@@ -143,7 +145,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     )
     code = runner.run_deploy(directory, plan, opts)
     if code == 0 and not args.check:
-        from osdeploy import openrc
+        from osdeploy import openrc, state
+
+        hosts = state.limit_hosts(args.limit, (h.name for h in config.hosts))
+        state.save_deployed(directory, state.after_run(state.load_deployed(directory), plan, hosts))
 
         paths = openrc.write_openrc(directory, config, plan)
         if paths:

@@ -126,13 +126,20 @@ def _run(names: tuple[str, ...], catalog: Catalog, run: Sequence[str] | None) ->
     return tuple(name for name in names if name in run)
 
 
-def format_plan(plan: Plan) -> str:
-    """A readable table: order, service, hosts, why it is planned; then a summary line."""
-    rows = [("#", "service", "hosts", "why")]
+def format_plan(plan: Plan, deployed: Mapping[str, Sequence[str]] | None = None) -> str:
+    """A readable table: order, service, hosts, why it is planned; then a summary line.
+
+    With ``deployed`` (what earlier deploys installed, service -> hosts) a
+    column says what this run changes: ``new``, ``adds <hosts>`` or
+    ``deployed``, and the summary names what the run would add.
+    """
+    header = ("#", "service", "hosts", "why")
+    rows = [(*header, "state") if deployed is not None else header]
     for number, service in enumerate(plan.services, start=1):
         skipped = "" if service.name in plan.run else " (not in this run)"
-        rows.append((str(number), service.name, _hosts_text(service), service.reason + skipped))
-    widths = [*(max(len(row[col]) for row in rows) for col in range(3)), 0]
+        row = (str(number), service.name, _hosts_text(service), service.reason + skipped)
+        rows.append((*row, change_text(service, deployed)) if deployed is not None else row)
+    widths = [*(max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)), 0]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
@@ -141,7 +148,23 @@ def format_plan(plan: Plan) -> str:
     summary = f"{_count(len(plan.services), 'service')} on {_count(len(hosts), 'host')}"
     if plan.restricted:
         summary += f"; this run deploys {len(plan.run)}: {', '.join(plan.run)}"
+    if deployed is not None:
+        adds = [
+            f"{s.name} ({change_text(s, deployed)})"
+            for s in plan.services
+            if s.name in plan.run and change_text(s, deployed) != "deployed"
+        ]
+        summary += f"\nthis run adds: {', '.join(adds)}" if adds else "\nnothing new to add"
     return "\n".join([*lines, summary])
+
+
+def change_text(service: PlannedService, deployed: Mapping[str, Sequence[str]] | None) -> str:
+    """``new``, ``adds <hosts>`` or ``deployed``, from what earlier deploys installed."""
+    before = (deployed or {}).get(service.name)
+    if before is None:
+        return "new"
+    added = [host for host in service.hosts if host not in before]
+    return f"adds {', '.join(added)}" if added else "deployed"
 
 
 def _hosts_text(service: PlannedService) -> str:

@@ -43,6 +43,8 @@ class Summary:
     total_seconds: float
     failures: tuple[Failure, ...]
     log: str = ""
+    #: Changed task results per role (booked like time: to the play's first role).
+    changed: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -54,6 +56,7 @@ class Summary:
         return {
             "hosts": self.hosts,
             "roles": {name: round(secs, 1) for name, secs in self.roles.items()},
+            "changed": dict(self.changed),
             "total_seconds": round(self.total_seconds, 1),
             "failures": [
                 {
@@ -94,6 +97,7 @@ class Progress:
     _task_role_key: str = ""
     _play_role: str = ""
     roles: dict[str, float] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     stats: dict[str, dict[str, int]] | None = None
     failures: list[Failure] = field(default_factory=list)
@@ -147,6 +151,7 @@ class Progress:
                 self.role_started_at = now
             self._task_role_key = key
             self.roles.setdefault(key, 0.0)
+            self.changed.setdefault(key, 0)
             self.role = role
         elif kind.startswith("runner_"):
             self._apply_result(kind.removeprefix("runner_"), event)
@@ -168,6 +173,8 @@ class Progress:
             counts["ok"] += 1
             if status == "changed":
                 counts["changed"] += 1
+                key = self._task_role_key or role_key("", self.play)
+                self.changed[key] = self.changed.get(key, 0) + 1
         elif status == "skipped":
             counts["skipped"] += 1
         elif status == "failed":
@@ -217,6 +224,7 @@ class Progress:
             total_seconds=total_seconds,
             failures=tuple(failures),
             log=log,
+            changed=dict(self.changed),
         )
 
 
@@ -383,11 +391,12 @@ def print_summary(console: Console, summary: Summary) -> None:
         )
     console.print(hosts)
     if summary.roles:
-        roles = Table(title="time per role", title_justify="left")
+        roles = Table(title="per role", title_justify="left")
         roles.add_column("role")
+        roles.add_column("changed", justify="right")
         roles.add_column("time", justify="right")
         for role, secs in summary.roles.items():
-            roles.add_row(role, format_seconds(secs))
+            roles.add_row(role, str(summary.changed.get(role, 0)), format_seconds(secs))
         console.print(roles)
     for failure in summary.failures:
         where = f"{failure.role} : {failure.task}" if failure.role else failure.task

@@ -86,7 +86,19 @@ def test_plan_command(deploy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--services", "keystone, mariadb"]) == 0
     out = capsys.readouterr().out
     assert "added: dependency of keystone" in out
-    assert out.splitlines()[-1] == "4 services on 1 host; this run deploys 2: mariadb, keystone"
+    assert out.splitlines()[-2] == "4 services on 1 host; this run deploys 2: mariadb, keystone"
+    assert out.splitlines()[-1] == "this run adds: mariadb (new), keystone (new)"
+
+
+def test_plan_shows_what_a_run_adds_to_a_deployed_cloud(
+    deploy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (deploy / "deployed.yml").write_text("mariadb: [ctl1]\nmemcached: [ctl1]\n")
+    assert main(["plan"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "this run adds: rabbitmq (new), keystone (new)"
+    row = next(line for line in out.splitlines() if " mariadb " in line)
+    assert row.endswith("deployed")
 
 
 def test_plan_unknown_run_service(deploy: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -195,6 +195,7 @@ def test_summarize_counts_times_and_failures() -> None:
         "mariadb": 10.0,
         "keystone": 6.0,
     }
+    assert summary.changed == {"play: Group hosts": 0, "mariadb": 1, "keystone": 0}
     assert summary.total_seconds == 17.0
     assert [(f.host, f.task, f.kind) for f in summary.failures] == [
         ("ctl1", "Sync db", "failed"),
@@ -207,7 +208,7 @@ def test_summarize_counts_times_and_failures() -> None:
 
 def test_summary_json_shape() -> None:
     data = summarize(run_events(), log="/x.log").to_json()
-    assert set(data) == {"hosts", "roles", "total_seconds", "failures", "log"}
+    assert set(data) == {"hosts", "roles", "changed", "total_seconds", "failures", "log"}
     assert data["log"] == "/x.log"
     assert data["failures"][0] == {
         "host": "ctl1",
