@@ -62,7 +62,8 @@ def lab() -> Iterator[Lab]:
     if deploy_dir.exists():
         lab.run("lab", "down")
         shutil.rmtree(deploy_dir)
-    up = lab.run("lab", "up", "--hosts", "ctl1:control,network", timeout=900)
+    # The default lab: ctl1 (control, network), cmp1 and cmp2 (compute).
+    up = lab.run("lab", "up", timeout=900)
     assert up.returncode == 0, up.output
     yield lab
     if not os.environ.get("OSDEPLOY_KEEP_LAB"):

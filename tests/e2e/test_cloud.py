@@ -1,0 +1,300 @@
+"""The three-host lab cloud end to end, grown the way an operator grows one.
+
+Keystone alone first (the foundation slice), then Glance added by itself
+(nothing else may change or restart), then the whole compute path: Placement,
+Neutron with OVN, Nova on two computes; verify with real servers; a re-run
+that changes nothing; a fourth host joined as a compute, with a server on it.
+
+The tests run in file order and build on each other (one lab for the session).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+import yaml
+
+from .conftest import BIN, Lab, Run
+
+HOSTS = ("ctl1", "cmp1", "cmp2")
+FULL = ["keystone", "glance", "placement", "neutron", "nova"]
+#: Units whose restart would mean "adding glance touched another service".
+WATCHED_UNITS = ("mariadb", "rabbitmq-server", "memcached", "keystone")
+
+
+def _summary(run: Run) -> dict[str, Any]:
+    assert run.returncode == 0, run.output[-6000:]
+    summary: dict[str, Any] = json.loads(run.stdout[run.stdout.index("{") :])
+    assert summary["failures"] == []
+    return summary
+
+
+def _set_services(lab: Lab, services: list[str]) -> None:
+    path = lab.dir / "osdeploy.yml"
+    data = yaml.safe_load(path.read_text())
+    data["services"] = services
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _openstack(lab: Lab, *args: str, timeout: float = 300) -> Any:
+    argv = [str(BIN / "openstack"), "--os-cloud", "osdeploy", *args, "-f", "json"]
+    run = lab.run_raw(argv, timeout=timeout)
+    assert run.returncode == 0, run.output[-3000:]
+    return json.loads(run.stdout) if run.stdout.strip() else None
+
+
+def _started(lab: Lab) -> dict[str, str]:
+    """When each watched unit on ctl1 last (re)started (monotonic µs)."""
+    run = lab.run(
+        "lab",
+        "ssh",
+        "ctl1",
+        "systemctl",
+        "show",
+        "-p",
+        "Id,ActiveEnterTimestampMonotonic",
+        *(f"{u}.service" for u in WATCHED_UNITS),
+    )
+    assert run.returncode == 0, run.output
+    blocks = [b for b in run.stdout.strip().split("\n\n") if b.strip()]
+    result = {}
+    for block in blocks:
+        values = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        result[values["Id"]] = values["ActiveEnterTimestampMonotonic"]
+    return result
+
+
+def _wait_console(lab: Lab, server: str, text: str, timeout: float = 240) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        argv = [str(BIN / "openstack"), "--os-cloud", "osdeploy", "console", "log", "show", server]
+        run = lab.run_raw(argv)
+        if run.returncode == 0 and text in run.stdout:
+            return run.stdout
+        assert time.monotonic() < deadline, f"{text!r} not on the console of {server}"
+        time.sleep(5)
+
+
+# -- keystone alone ---------------------------------------------------------------
+
+
+def test_keystone_only_cold_deploy(lab: Lab) -> None:
+    _set_services(lab, ["keystone"])
+    summary = _summary(lab.run("deploy", "--json"))
+    assert set(summary["hosts"]) == set(HOSTS)
+    assert summary["hosts"]["ctl1"]["changed"] > 0
+
+
+def test_keystone_verify(lab: Lab) -> None:
+    run = lab.run("verify")
+    assert run.returncode == 0, run.output
+    assert "keystone_token_demo" in run.stdout
+
+
+def test_public_endpoint_serves_version_document(lab: Lab) -> None:
+    clouds = yaml.safe_load((lab.dir / "clouds.yaml").read_text())
+    auth_url = clouds["clouds"]["osdeploy"]["auth"]["auth_url"].rstrip("/")
+    with urllib.request.urlopen(auth_url, timeout=10) as response:  # noqa: S310 (lab host)
+        document = json.load(response)
+    assert document["version"]["id"].startswith("v3"), document
+
+
+# -- glance added alone ---------------------------------------------------------------
+
+
+def test_plan_shows_glance_as_the_only_addition(lab: Lab) -> None:
+    _set_services(lab, ["keystone", "glance"])
+    run = lab.run("plan", "--services", "glance")
+    assert run.returncode == 0, run.output
+    assert run.stdout.splitlines()[-1] == "this run adds: glance (new)", run.stdout
+
+
+def test_adding_glance_changes_nothing_else(lab: Lab) -> None:
+    before = _started(lab)
+    summary = _summary(lab.run("deploy", "--services", "glance", "--json"))
+    changed = {role: n for role, n in summary["changed"].items() if n}
+    assert set(changed) == {"glance"}, summary["changed"]
+    assert {h: c["changed"] for h, c in summary["hosts"].items() if h != "ctl1"} == {
+        "cmp1": 0,
+        "cmp2": 0,
+    }
+    assert _started(lab) == before, "a service other than glance restarted"
+    images = _openstack(lab, "image", "list")
+    assert images == [], images
+
+
+# -- the compute path ------------------------------------------------------------------
+
+
+def test_full_cloud_deploy(lab: Lab) -> None:
+    _set_services(lab, FULL)
+    summary = _summary(lab.run("deploy", "--json", timeout=3600))
+    assert set(summary["hosts"]) == set(HOSTS)
+    assert all(summary["hosts"][h]["changed"] > 0 for h in HOSTS)
+
+
+def test_verify_passes_every_check(lab: Lab) -> None:
+    run = lab.run("verify", timeout=1800)
+    assert run.returncode == 0, run.output
+    lines = [line for line in run.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
+    assert all(line.startswith("PASS") for line in lines), run.stdout
+    for check in (
+        "glance_image_roundtrip",
+        "neutron_agents",
+        "nova_hypervisors",
+        "compute_servers",
+        "compute_cross_host_ping",
+        "compute_floating_ip",
+        "compute_lifecycle",
+    ):
+        assert any(f" {check} " in line for line in lines), check
+
+
+def test_openstack_client_boots_a_server(lab: Lab) -> None:
+    _openstack(lab, "network", "create", "e2e-net")
+    _openstack(
+        lab,
+        "subnet",
+        "create",
+        "--network",
+        "e2e-net",
+        "--subnet-range",
+        "192.168.88.0/24",
+        "e2e-subnet",
+    )
+    try:
+        _openstack(
+            lab,
+            "server",
+            "create",
+            "--image",
+            "osdeploy-test",
+            "--flavor",
+            "osdeploy-verify-tiny",
+            "--network",
+            "e2e-net",
+            "--wait",
+            "e2e-server",
+        )
+        listed = _openstack(lab, "server", "list")
+        assert [s["Status"] for s in listed if s["Name"] == "e2e-server"] == ["ACTIVE"], listed
+        _wait_console(lab, "e2e-server", "OSDEPLOY-TESTIMAGE-BOOTED")
+    finally:
+        lab.run_raw(
+            [
+                str(BIN / "openstack"),
+                "--os-cloud",
+                "osdeploy",
+                "server",
+                "delete",
+                "--wait",
+                "e2e-server",
+            ]
+        )
+        lab.run_raw(
+            [str(BIN / "openstack"), "--os-cloud", "osdeploy", "network", "delete", "e2e-net"]
+        )
+
+
+def test_second_deploy_changes_nothing(lab: Lab) -> None:
+    summary = _summary(lab.run("deploy", "--json", timeout=1800))
+    assert {host: counts["changed"] for host, counts in summary["hosts"].items()} == dict.fromkeys(
+        HOSTS, 0
+    )
+
+
+def test_check_and_diff_mode_is_clean_and_quiet(lab: Lab) -> None:
+    # -C -D on a deployed cloud: nothing would change, and the secret-bearing
+    # templates print no diff (the next test looks for leaks in this run too).
+    run = lab.run("deploy", "-C", "-D", "--json", "--skip-precheck", timeout=1800)
+    assert {h: c["changed"] for h, c in _summary(run)["hosts"].items()} == dict.fromkeys(HOSTS, 0)
+
+
+def test_no_secret_in_logs_or_console(lab: Lab) -> None:
+    passwords = yaml.safe_load((lab.dir / "passwords.yml").read_text())
+    assert passwords, "passwords.yml is empty"
+    logs = sorted((lab.dir / "logs").glob("*.log"))
+    assert logs, "the runner wrote no log"
+    texts = [log.read_text(errors="replace") for log in logs]
+    texts += [run.output for run in lab.runs]
+    for name, secret in passwords.items():
+        for text in texts:
+            assert str(secret) not in text, f"value of {name} leaked"
+
+
+# -- scale out ----------------------------------------------------------------------
+
+
+def test_fourth_host_joins_as_compute(lab: Lab) -> None:
+    up = lab.run("lab", "up", "--add", "cmp3:compute", timeout=600)
+    assert up.returncode == 0, up.output
+    plan = lab.run("plan")
+    assert "nova (adds cmp3)" in plan.stdout.splitlines()[-1], plan.stdout
+    summary = _summary(lab.run("deploy", "-l", "cmp3", "--json", timeout=1800))
+    assert summary["hosts"]["cmp3"]["changed"] > 0
+    hypervisors = _openstack(lab, "hypervisor", "list")
+    assert any(h["Hypervisor Hostname"].split(".")[0] == "cmp3" for h in hypervisors), hypervisors
+
+
+def test_a_server_lands_on_the_new_host(lab: Lab) -> None:
+    _openstack(lab, "network", "create", "e2e-net3")
+    _openstack(
+        lab,
+        "subnet",
+        "create",
+        "--network",
+        "e2e-net3",
+        "--subnet-range",
+        "192.168.89.0/24",
+        "e2e-subnet3",
+    )
+    try:
+        server = _openstack(
+            lab,
+            "server",
+            "create",
+            "--image",
+            "osdeploy-test",
+            "--flavor",
+            "osdeploy-verify-tiny",
+            "--network",
+            "e2e-net3",
+            "--availability-zone",
+            "nova:cmp3",
+            "--wait",
+            "e2e-cmp3",
+        )
+        assert server["OS-EXT-SRV-ATTR:host"] == "cmp3", server
+        _wait_console(lab, "e2e-cmp3", "OSDEPLOY-TESTIMAGE-UP")
+    finally:
+        lab.run_raw(
+            [
+                str(BIN / "openstack"),
+                "--os-cloud",
+                "osdeploy",
+                "server",
+                "delete",
+                "--wait",
+                "e2e-cmp3",
+            ]
+        )
+        lab.run_raw(
+            [str(BIN / "openstack"), "--os-cloud", "osdeploy", "network", "delete", "e2e-net3"]
+        )
+
+
+def test_validate_error_touches_no_host(lab: Lab) -> None:
+    config = lab.dir / "osdeploy.yml"
+    good = config.read_text()
+    try:
+        config.write_text(good.replace("services:", "services:\n- nosuchservice", 1))
+        before = sorted((lab.dir / "logs").glob("*.log"))
+        run = lab.run("deploy")
+        assert run.returncode == 2, run.output
+        assert "nosuchservice" in run.stderr
+        assert sorted((lab.dir / "logs").glob("*.log")) == before
+    finally:
+        config.write_text(good)
