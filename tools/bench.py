@@ -2,12 +2,16 @@
 
 Figures, all from the same run on the same machine (compare ratios, not
 absolute seconds: the machines are noisy):
-- cold deploy of the foundation slice onto a fresh lab host;
-- no-op re-run (nothing changed) and its changed count;
-- a plain `apt-get install` of the very packages the deploy installed, on
-  another fresh lab host, services held back by policy-rc.d: the floor;
-- the deployed lab host's peak memory (working set: usage minus inactive
-  page cache) sampled during the deploy, and the kernel's max usage figure.
+- cold deploy of the default three-host lab cloud (ctl1 control+network,
+  cmp1 and cmp2 compute; keystone, glance, placement, neutron/OVN, nova);
+- no-op re-run (nothing changed) and its changed counts;
+- adding one compute host: `lab up --add cmp3:compute`, then
+  `deploy -l cmp3` (only the deploy is timed);
+- the floor: a plain `apt-get install` of the very packages the deploy
+  installed, on two fresh lab hosts at once (a control and a compute, as the
+  deploy installs hosts in parallel), services held back by policy-rc.d;
+- peak memory (working set: usage minus inactive page cache) of ctl1 and
+  cmp1, sampled during the cold deploy, and the kernel's max usage figure.
 Results are printed and written to .bench/results.json.
 """
 
@@ -97,63 +101,82 @@ def summary_changed(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
     return {host: counts["changed"] for host, counts in data["hosts"].items()}
 
 
-def main() -> int:
-    if BENCH.exists():
-        for sub in ("slice", "apt"):
-            if (BENCH / sub / "osdeploy.yml").exists():
-                osdeploy(BENCH / sub, "lab", "down")
-        shutil.rmtree(BENCH)
-    slice_dir, apt_dir = BENCH / "slice", BENCH / "apt"
-    osdeploy(slice_dir, "lab", "up", "--hosts", "ctl1:control,network")
-    osdeploy(apt_dir, "lab", "up", "--hosts", "apt1:control")
-    slice_ctr, apt_ctr = "osdeploy-slice-ctl1", "osdeploy-apt-apt1"
-
-    sampler = MemorySampler(slice_ctr)
-    sampler.start()
-    cold, _ = timed(slice_dir, "deploy", "--json")
-    sampler.stop.set()
-    sampler.join()
-    noop, rerun = timed(slice_dir, "deploy", "--json")
-
-    # The floor: the packages the deploy added, installed plainly.
-    manual = "apt-mark showmanual | sort"
-    added = sorted(
-        set(host_exec(slice_ctr, manual).split()) - set(host_exec(apt_ctr, manual).split())
-    )
-    started = time.monotonic()
-    host_exec(
-        apt_ctr,
+def raw_install(container: str, packages: list[str]) -> threading.Thread:
+    """Install packages plainly in a thread (services held back), the floor of a deploy."""
+    script = (
         "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d"
         " && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-        + " ".join(added)
-        + " >/dev/null && rm /usr/sbin/policy-rc.d",
+        + " ".join(packages)
+        + " >/dev/null && rm /usr/sbin/policy-rc.d"
     )
+    thread = threading.Thread(target=host_exec, args=(container, script))
+    thread.start()
+    return thread
+
+
+def main() -> int:
+    cloud_dir, apt_dir = BENCH / "cloud", BENCH / "apt"
+    if BENCH.exists():
+        for sub in (cloud_dir, apt_dir):
+            if (sub / "osdeploy.yml").exists():
+                osdeploy(sub, "lab", "down")
+        shutil.rmtree(BENCH)
+    osdeploy(cloud_dir, "lab", "up")
+    osdeploy(apt_dir, "lab", "up", "--hosts", "apt1:control,network", "apt2:compute")
+
+    samplers = {h: MemorySampler(f"osdeploy-cloud-{h}") for h in ("ctl1", "cmp1")}
+    for sampler in samplers.values():
+        sampler.start()
+    cold, _ = timed(cloud_dir, "deploy", "--json")
+    for sampler in samplers.values():
+        sampler.stop.set()
+        sampler.join()
+    noop, rerun = timed(cloud_dir, "deploy", "--json")
+    osdeploy(cloud_dir, "lab", "up", "--add", "cmp3:compute")
+    add_host, added_run = timed(cloud_dir, "deploy", "-l", "cmp3", "--json")
+
+    # The floor: the packages the deploy added on ctl1 and cmp1, installed
+    # plainly on the two fresh hosts at the same time.
+    manual = "apt-mark showmanual | sort"
+    fresh = set(host_exec("osdeploy-apt-apt1", manual).split())
+    added = {
+        host: sorted(set(host_exec(f"osdeploy-cloud-{host}", manual).split()) - fresh)
+        for host in ("ctl1", "cmp1")
+    }
+    started = time.monotonic()
+    threads = [
+        raw_install("osdeploy-apt-apt1", added["ctl1"]),
+        raw_install("osdeploy-apt-apt2", added["cmp1"]),
+    ]
+    for thread in threads:
+        thread.join()
     raw_apt = time.monotonic() - started
 
     results = {
         "cold_deploy_s": round(cold, 1),
         "noop_rerun_s": round(noop, 1),
         "noop_rerun_changed": summary_changed(rerun),
+        "add_compute_host_s": round(add_host, 1),
+        "add_compute_host_changed": summary_changed(added_run),
         "raw_apt_install_s": round(raw_apt, 1),
         "cold_over_raw_apt": round(cold / raw_apt, 2),
         "packages": added,
-        "peak_working_set_mib": round(sampler.peak_working_set / 2**20),
-        "kernel_max_usage_mib": round(sampler.kernel_peak() / 2**20),
+        "peak_working_set_mib": {h: round(s.peak_working_set / 2**20) for h, s in samplers.items()},
+        "kernel_max_usage_mib": {h: round(s.kernel_peak() / 2**20) for h, s in samplers.items()},
     }
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"cold deploy (mariadb, rabbitmq, memcached, keystone): {cold:7.1f} s")
+    count = sum(len(p) for p in added.values())
+    print(f"cold three-host deploy (keystone ... nova):          {cold:7.1f} s")
     print(
         f"no-op re-run:                                        {noop:7.1f} s  "
         f"changed={results['noop_rerun_changed']}"
     )
-    print(f"raw apt-get install of the same {len(added)} packages:        {raw_apt:7.1f} s")
+    print(f"add one compute host (deploy -l cmp3):               {add_host:7.1f} s")
+    print(f"raw apt-get install of the same {count} packages:       {raw_apt:7.1f} s")
     print(f"cold deploy / raw apt install:                       {cold / raw_apt:7.2f}x")
-    print(
-        f"lab host peak memory (working set):                  "
-        f"{results['peak_working_set_mib']:7d} MiB "
-        f"(kernel max usage incl. page cache {results['kernel_max_usage_mib']} MiB)"
-    )
-    for sub in (slice_dir, apt_dir):
+    print(f"peak memory, working set (MiB):                      {results['peak_working_set_mib']}")
+    print(f"kernel max usage incl. page cache (MiB):             {results['kernel_max_usage_mib']}")
+    for sub in (cloud_dir, apt_dir):
         osdeploy(sub, "lab", "down")
     return 0
 
