@@ -213,6 +213,12 @@ def cmd_lab_image(args: argparse.Namespace) -> int:
     return lab.cmd_image(args.force)
 
 
+def cmd_lab_testimage(args: argparse.Namespace) -> int:
+    from osdeploy import testimage
+
+    return testimage.cmd_testimage(args.force)
+
+
 # -- parser --------------------------------------------------------------------
 
 
@@ -311,6 +317,8 @@ def _add_lab(lab: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
     ssh.add_argument("command", nargs=argparse.REMAINDER, help="-- command to run")
     image = add("image", cmd_lab_image, "build the lab host image")
     image.add_argument("--force", action="store_true", help="rebuild even if current")
+    testimage = add("testimage", cmd_lab_testimage, "build the guest image verify boots (cached)")
+    testimage.add_argument("--force", action="store_true", help="rebuild even if cached")
 
 
 # -- entry point ---------------------------------------------------------------
