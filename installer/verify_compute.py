@@ -287,22 +287,15 @@ def check_compute_network(ctx: VerifyContext) -> str:
     )
 
 
-def _ensure_test_images(conn: Any) -> Any:
+def _ensure_test_images(conn: Any) -> str:
     """The test image in Glance (kernel, ramdisk and boot disk), uploaded when changed."""
-    from osdeploy.testimage import build_test_image
+    from osdeploy.testimage import GLANCE_FORMATS, build_test_image, glance_properties
 
     built = build_test_image()
-    files = {"kernel": built.kernel, "ramdisk": built.initrd}
-    formats = {"kernel": "aki", "ramdisk": "ari"}
-    ids: dict[str, str] = {}
-    for part, path in files.items():
-        ids[part] = _upload_once(conn, IMAGE_NAMES[part], path, formats[part], {})
-    properties = {
-        "kernel_id": ids["kernel"],
-        "ramdisk_id": ids["ramdisk"],
-        "os_command_line": "console=ttyS0",
-    }
-    return _upload_once(conn, IMAGE_NAME, built.disk, "ami", properties)
+    kernel = _upload_once(conn, IMAGE_NAMES["kernel"], built.kernel, GLANCE_FORMATS["kernel"], {})
+    ramdisk = _upload_once(conn, IMAGE_NAMES["ramdisk"], built.initrd, GLANCE_FORMATS["initrd"], {})
+    properties = glance_properties(kernel, ramdisk)
+    return _upload_once(conn, IMAGE_NAME, built.disk, GLANCE_FORMATS["disk"], properties)
 
 
 def _upload_once(conn: Any, name: str, path: Path, fmt: str, properties: dict[str, str]) -> str:
