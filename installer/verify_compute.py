@@ -301,7 +301,12 @@ def _ensure_test_images(conn: Any) -> str:
 def _upload_once(conn: Any, name: str, path: Path, fmt: str, properties: dict[str, str]) -> str:
     want = sha512_of([path.read_bytes()])
     for image in conn.image.images(name=name):
-        same_props = all(image.properties.get(k) == v for k, v in properties.items())
+        # kernel_id, ramdisk_id, os_command_line are attributes of the sdk's
+        # Image; other properties land in .properties.
+        same_props = all(
+            (getattr(image, k, None) or (image.properties or {}).get(k)) == v
+            for k, v in properties.items()
+        )
         if image.hash_value == want and image.status == "active" and same_props:
             return str(image.id)
         conn.image.delete_image(image)
