@@ -1,0 +1,114 @@
+"""Placement answers on its bind address and manages resource providers."""
+
+import json
+import shlex
+import uuid
+
+PORT = 8778
+KS_PASSWORD = "molecule-placement-ks"
+
+
+def _curl(host, *args):
+    """HTTP status code and body of a curl call run on the host."""
+    cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
+    assert cmd.rc == 0, cmd.stderr
+    return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
+
+
+def _openstack(host, address, *args, json_output=True):
+    """The openstack CLI as placement's service user, through the catalog."""
+    env = {
+        "OS_AUTH_URL": f"http://{address}:5000",
+        "OS_USERNAME": "placement",
+        "OS_PASSWORD": KS_PASSWORD,
+        "OS_PROJECT_NAME": "service",
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": "RegionOne",
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_INTERFACE": "internal",
+    }
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    fmt = " -f json" if json_output else ""
+    cmd = host.run(f"env {exports} openstack {' '.join(args)}{fmt}")
+    assert cmd.rc == 0, cmd.stderr
+    return json.loads(cmd.stdout) if json_output else cmd.stdout
+
+
+def test_version_document(host, address):
+    status, body = _curl(host, f"http://{address}:{PORT}/")
+    assert status == 200
+    versions = json.loads(body)["versions"]
+    assert len(versions) == 1
+    assert versions[0]["status"] == "CURRENT"
+    assert versions[0]["min_version"] == "1.0"
+    # placement 13 (2025.1) serves microversions up to 1.39.
+    major, minor = versions[0]["max_version"].split(".")
+    assert (int(major), int(minor)) >= (1, 39)
+
+
+def test_api_requires_a_token(host, address):
+    status, _ = _curl(host, f"http://{address}:{PORT}/resource_providers")
+    assert status == 401
+
+
+def test_endpoints_in_the_catalog(host, address):
+    entry = _openstack(host, address, "catalog show placement")
+    assert entry["type"] == "placement"
+    urls = {e["interface"]: e["url"] for e in entry["endpoints"]}
+    assert urls == {
+        "public": f"http://{address}:{PORT}",
+        "internal": f"http://{address}:{PORT}",
+    }
+
+
+def test_resource_provider_lifecycle(host, address):
+    name = f"molecule-rp-{uuid.uuid4().hex[:8]}"
+    created = _openstack(host, address, f"resource provider create {name}")
+    assert created["name"] == name
+    try:
+        listed = _openstack(host, address, "resource provider list")
+        assert name in {rp["name"] for rp in listed}
+        _openstack(
+            host,
+            address,
+            f"resource provider inventory set {created['uuid']} --resource VCPU=4",
+        )
+        inventory = _openstack(host, address, f"resource provider inventory list {created['uuid']}")
+        assert [(i["resource_class"], i["total"]) for i in inventory] == [("VCPU", 4)]
+    finally:
+        _openstack(host, address, f"resource provider delete {created['uuid']}", json_output=False)
+    listed = _openstack(host, address, "resource provider list")
+    assert name not in {rp["name"] for rp in listed}
+
+
+def test_schema_at_the_package_head(host):
+    version = host.check_output("runuser -u placement -- placement-manage db version")
+    heads = host.check_output(
+        "python3 -c 'from alembic.script import ScriptDirectory as S; "
+        'print(*S("/usr/lib/python3/dist-packages/placement/db/sqlalchemy/alembic")'
+        ".get_heads())'"
+    )
+    assert version.strip().splitlines()[-1] == heads.strip()
+
+
+def test_config_file(host):
+    conf = host.file("/etc/placement/placement.conf")
+    assert conf.user == "root"
+    assert conf.group == "placement"
+    assert conf.mode == 0o640
+    lines = [line.strip() for line in conf.content_string.splitlines()]
+    assert "auth_strategy = keystone" in lines
+    assert "debug = false" in lines
+
+
+def test_listens_on_bind_address_only(host, address):
+    assert host.socket(f"tcp://{address}:{PORT}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{PORT}").is_listening
+    assert not host.socket(f"tcp://127.0.0.1:{PORT}").is_listening
+
+
+def test_service_enabled_and_running(host):
+    service = host.service("placement-api")
+    assert service.is_enabled
+    assert service.is_running
