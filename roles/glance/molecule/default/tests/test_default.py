@@ -1,0 +1,165 @@
+"""Glance stores images, serves them back intact and imports them."""
+
+import json
+import time
+import uuid
+
+import pytest
+
+PORT = 9292
+SOURCE = "/tmp/molecule-image.raw"
+
+
+def _curl(host, *args):
+    """HTTP status code and body of a curl call run on the host."""
+    cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
+    assert cmd.rc == 0, cmd.stderr
+    return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
+
+
+def _openstack(host, *args, json_output=True):
+    """The openstack CLI as the Keystone admin (the admin cloud keystone wrote)."""
+    fmt = " -f json" if json_output else ""
+    cmd = host.run(f"openstack --os-cloud osdeploy-admin {' '.join(args)}{fmt}")
+    assert cmd.rc == 0, cmd.stderr
+    return json.loads(cmd.stdout) if json_output else cmd.stdout
+
+
+def _token(host):
+    return _openstack(host, "token issue -c id -f value", json_output=False).strip()
+
+
+def _sums(host, path):
+    md5 = host.check_output(f"md5sum {path}").split()[0]
+    sha512 = host.check_output(f"sha512sum {path}").split()[0]
+    return md5, sha512
+
+
+def _wait_active(host, image_id, timeout=90):
+    deadline = time.monotonic() + timeout
+    while True:
+        image = _openstack(host, f"image show {image_id}")
+        if image["status"] == "active" or time.monotonic() > deadline:
+            return image
+        time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def source(host):
+    """A 1 MiB raw image whose bytes no format inspector takes for another format."""
+    host.check_output(f"yes molecule-glance | head -c 1048576 > {SOURCE}")
+    return SOURCE
+
+
+def test_versions(host, address):
+    status, body = _curl(host, f"http://{address}:{PORT}/versions")
+    assert status == 200
+    current = [v for v in json.loads(body)["versions"] if v["status"] == "CURRENT"]
+    assert len(current) == 1
+    assert current[0]["id"].startswith("v2.")
+
+
+def test_api_requires_a_token(host, address):
+    status, _ = _curl(host, f"http://{address}:{PORT}/v2/images")
+    assert status == 401
+
+
+def test_endpoints_in_the_catalog(host, address):
+    entry = _openstack(host, "catalog show glance")
+    assert entry["type"] == "image"
+    urls = {e["interface"]: e["url"] for e in entry["endpoints"]}
+    assert urls == {
+        "public": f"http://{address}:{PORT}",
+        "internal": f"http://{address}:{PORT}",
+    }
+
+
+def test_stores_and_import_methods(host, address):
+    token = _token(host)
+    status, body = _curl(
+        host, f"-H 'X-Auth-Token: {token}'", f"http://{address}:{PORT}/v2/info/stores"
+    )
+    assert status == 200, body
+    stores = json.loads(body)["stores"]
+    # Glance writes the flag as a string.
+    assert [(s["id"], str(s.get("default")).lower()) for s in stores] == [("file", "true")]
+    status, body = _curl(
+        host, f"-H 'X-Auth-Token: {token}'", f"http://{address}:{PORT}/v2/info/import"
+    )
+    assert status == 200, body
+    methods = json.loads(body)["import-methods"]["value"]
+    assert sorted(methods) == ["glance-direct", "web-download"]
+
+
+def test_upload_and_download(host, source):
+    md5, sha512 = _sums(host, source)
+    name = f"molecule-upload-{uuid.uuid4().hex[:8]}"
+    created = _openstack(
+        host, f"image create --disk-format raw --container-format bare --file {source} {name}"
+    )
+    try:
+        image = _wait_active(host, created["id"])
+        assert image["status"] == "active"
+        assert image["checksum"] == md5
+        assert image["properties"]["os_hash_algo"] == "sha512"
+        assert image["properties"]["os_hash_value"] == sha512
+        assert image["properties"]["stores"] == "file"
+        assert host.file(f"/var/lib/glance/images/{created['id']}").exists
+        target = f"/tmp/molecule-download-{created['id']}"
+        _openstack(host, f"image save --file {target} {created['id']}", json_output=False)
+        assert _sums(host, target) == (md5, sha512)
+    finally:
+        _openstack(host, f"image delete {created['id']}", json_output=False)
+    assert not host.file(f"/var/lib/glance/images/{created['id']}").exists
+
+
+def test_interoperable_import_glance_direct(host, source):
+    md5, sha512 = _sums(host, source)
+    name = f"molecule-import-{uuid.uuid4().hex[:8]}"
+    # --import: create, stage the data, then import it with glance-direct.
+    created = _openstack(
+        host,
+        "image create --import --disk-format raw --container-format bare",
+        f"--file {source} {name}",
+    )
+    try:
+        image = _wait_active(host, created["id"])
+        assert image["status"] == "active"
+        assert image["checksum"] == md5
+        assert image["properties"]["os_hash_value"] == sha512
+        assert image["properties"]["stores"] == "file"
+    finally:
+        _openstack(host, f"image delete {created['id']}", json_output=False)
+    listed = _openstack(host, "image list")
+    assert created["id"] not in {i["ID"] for i in listed}
+
+
+def test_config_file(host):
+    conf = host.file("/etc/glance/glance-api.conf")
+    assert conf.user == "root"
+    assert conf.group == "glance"
+    assert conf.mode == 0o640
+    lines = [line.strip() for line in conf.content_string.splitlines()]
+    assert "enabled_backends = file:file" in lines
+    assert "default_backend = file" in lines
+    assert "flavor = keystone" in lines
+
+
+@pytest.mark.parametrize("path", ["images", "staging", "tasks"])
+def test_store_directories(host, path):
+    directory = host.file(f"/var/lib/glance/{path}")
+    assert directory.is_directory
+    assert directory.user == "glance"
+    assert directory.group == "glance"
+
+
+def test_listens_on_bind_address_only(host, address):
+    assert host.socket(f"tcp://{address}:{PORT}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{PORT}").is_listening
+    assert not host.socket(f"tcp://127.0.0.1:{PORT}").is_listening
+
+
+def test_service_enabled_and_running(host):
+    service = host.service("glance-api")
+    assert service.is_enabled
+    assert service.is_running
