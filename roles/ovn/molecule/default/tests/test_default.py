@@ -69,6 +69,17 @@ def test_br_int_has_detected_datapath(host, datapath):
     assert types["br-ex"] == datapath
 
 
+def test_userspace_tso_on_netdev(host, datapath):
+    """Without it, TCP from veth/tap ports with checksum offload is dropped."""
+    if datapath != "netdev":
+        pytest.skip("kernel datapath")
+    value = host.check_output("ovs-vsctl get Open_vSwitch . other_config:userspace-tso-enable")
+    assert value.strip('"') == "true"
+    assert "Userspace TCP Segmentation Offloading support enabled" in host.check_output(
+        "cat /var/log/openvswitch/ovs-vswitchd.log"
+    )
+
+
 def test_tunnel_address_moved_to_br_phy(host):
     assert "eth1" in host.check_output("ovs-vsctl list-ports br-phy").split()
     assert f"{TUNNEL_ADDRESS}/24" in host.check_output("ip -4 -o address show dev br-phy")
