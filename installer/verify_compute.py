@@ -438,12 +438,22 @@ def check_compute_floating_ip(ctx: VerifyContext) -> str:
     gateways = [h.name for h in ctx.config.hosts if "network" in h.roles]
     if not gateways:
         raise CheckFailed("no host with role network to ping the floating IP from")
-    command = f"ping -c 2 -W 2 {shlex.quote(address)}"
-    _wait(
-        f"floating IP {address} of the server on {host} does not answer ping from {gateways[0]}",
-        FIP_TIMEOUT,
-        lambda: _on_host(ctx, gateways[0], command)[0] == 0,
-    )
+    # As root: the login user may lack the raw-socket capability for ping.
+    command = f"sudo ping -c 2 -W 2 {shlex.quote(address)}"
+    last: list[str] = [""]
+
+    def answers() -> bool:
+        code, out = _on_host(ctx, gateways[0], command)
+        last[0] = out.strip().splitlines()[-1] if out.strip() else f"exit code {code}"
+        return code == 0
+
+    try:
+        _wait(f"floating IP {address} (server on {host})", FIP_TIMEOUT, answers)
+    except CheckFailed as exc:
+        raise CheckFailed(
+            f"{exc} does not answer ping from {gateways[0]}: {last[0]} — check the gateway "
+            "chassis (ovn-nbctl lr-nat-list) and br-ex on the network host"
+        ) from None
     return f"floating IP {address} (server on {host}) answers ping from {gateways[0]}"
 
 
