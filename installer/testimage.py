@@ -127,8 +127,17 @@ class TestImage:
 
 
 def glance_properties(kernel_id: str, ramdisk_id: str) -> dict[str, str]:
-    """Properties of the root (``disk``) image that make Nova boot the kernel directly."""
-    return {"kernel_id": kernel_id, "ramdisk_id": ramdisk_id, "os_command_line": KERNEL_CMDLINE}
+    """Properties of the root (``disk``) image that make Nova boot the kernel directly.
+
+    ``os_shutdown_timeout``: the guest has no ACPI handler, so a clean
+    shutdown would only wait out Nova's 60 s default before powering off.
+    """
+    return {
+        "kernel_id": kernel_id,
+        "ramdisk_id": ramdisk_id,
+        "os_command_line": KERNEL_CMDLINE,
+        "os_shutdown_timeout": "5",
+    }
 
 
 # --- pure parts ---------------------------------------------------------------

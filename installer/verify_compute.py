@@ -304,7 +304,7 @@ def _upload_once(conn: Any, name: str, path: Path, fmt: str, properties: dict[st
         # kernel_id, ramdisk_id, os_command_line are attributes of the sdk's
         # Image; other properties land in .properties.
         same_props = all(
-            (getattr(image, k, None) or (image.properties or {}).get(k)) == v
+            str(getattr(image, k, None) or (image.properties or {}).get(k)) == v
             for k, v in properties.items()
         )
         if image.hash_value == want and image.status == "active" and same_props:

@@ -158,5 +158,6 @@ def test_glance_properties_boot_the_kernel_directly() -> None:
         "kernel_id": "k",
         "ramdisk_id": "r",
         "os_command_line": ti.KERNEL_CMDLINE,
+        "os_shutdown_timeout": "5",
     }
     assert ti.GLANCE_FORMATS == {"kernel": "aki", "initrd": "ari", "disk": "ami"}
