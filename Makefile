@@ -30,7 +30,8 @@ demo: deps
 	osdeploy --dir $(DEMO_DIR) verify
 	@echo
 	@echo "Try it:  . $(VENV)/bin/activate; export OS_CLIENT_CONFIG_FILE=$(DEMO_DIR)/clouds.yaml"
-	@echo "         openstack --os-cloud osdeploy token issue"
+	@echo "         openstack --os-cloud osdeploy hypervisor list"
+	@echo "         (README.md, A short tour: boot a server on the lab cloud)"
 
 demo-down: deps
 	osdeploy --dir $(DEMO_DIR) lab down
