@@ -68,8 +68,8 @@ def test_endpoints_in_the_catalog(host, address):
     }
 
 
-def test_service_user_has_admin_on_project_service(host, address):
+def test_service_user_has_admin_and_service_on_project_service(host, address):
     rows = _openstack(
         host, address, "role assignment list --user demoservice --project service --names"
     )
-    assert {row["Role"] for row in rows} == {"admin"}
+    assert {row["Role"] for row in rows} == {"admin", "service"}
