@@ -12,3 +12,28 @@ def address(host):
     """The host's default-route IPv4 address: osdeploy_address in molecule's inventory."""
     addresses = host.interface.default("inet").addresses
     return next(a for a in addresses if ":" not in a)
+
+
+@pytest.fixture(scope="module")
+def listens_only_on_address(host, address):
+    """check(port): the port listens on the host's address, not on all addresses or loopback."""
+
+    def check(port):
+        assert host.socket(f"tcp://{address}:{port}").is_listening
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+        assert not host.socket(f"tcp://127.0.0.1:{port}").is_listening
+
+    return check
+
+
+@pytest.fixture(scope="module")
+def enabled_and_running(host):
+    """check(*units): each systemd unit is enabled and running."""
+
+    def check(*units):
+        for unit in units:
+            service = host.service(unit)
+            assert service.is_enabled, f"{unit} is not enabled"
+            assert service.is_running, f"{unit} is not running"
+
+    return check

@@ -153,13 +153,9 @@ def test_store_directories(host, path):
     assert directory.group == "glance"
 
 
-def test_listens_on_bind_address_only(host, address):
-    assert host.socket(f"tcp://{address}:{PORT}").is_listening
-    assert not host.socket(f"tcp://0.0.0.0:{PORT}").is_listening
-    assert not host.socket(f"tcp://127.0.0.1:{PORT}").is_listening
+def test_listens_on_bind_address_only(listens_only_on_address):
+    listens_only_on_address(PORT)
 
 
-def test_service_enabled_and_running(host):
-    service = host.service("glance-api")
-    assert service.is_enabled
-    assert service.is_running
+def test_service_enabled_and_running(enabled_and_running):
+    enabled_and_running("glance-api")
