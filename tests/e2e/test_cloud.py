@@ -153,20 +153,26 @@ def test_verify_passes_every_check(lab: Lab) -> None:
         assert any(f" {check} " in line for line in lines), check
 
 
-def test_openstack_client_boots_a_server(lab: Lab) -> None:
-    _openstack(lab, "network", "create", "e2e-net")
-    _openstack(
-        lab,
-        "subnet",
-        "create",
-        "--network",
-        "e2e-net",
-        "--subnet-range",
-        "192.168.88.0/24",
-        "e2e-subnet",
-    )
+def _boot_with_the_cli(
+    lab: Lab, name: str, cidr: str, marker: str, *server_args: str
+) -> dict[str, Any]:
+    """network + subnet + server through the openstack CLI; waits for the console marker.
+
+    Deletes what it made, whatever happens; returns the server as created.
+    """
+    _openstack(lab, "network", "create", f"{name}-net")
     try:
         _openstack(
+            lab,
+            "subnet",
+            "create",
+            "--network",
+            f"{name}-net",
+            "--subnet-range",
+            cidr,
+            f"{name}-subnet",
+        )
+        server: dict[str, Any] = _openstack(
             lab,
             "server",
             "create",
@@ -175,28 +181,23 @@ def test_openstack_client_boots_a_server(lab: Lab) -> None:
             "--flavor",
             "osdeploy-verify-tiny",
             "--network",
-            "e2e-net",
+            f"{name}-net",
+            *server_args,
             "--wait",
-            "e2e-server",
+            name,
         )
         listed = _openstack(lab, "server", "list")
-        assert [s["Status"] for s in listed if s["Name"] == "e2e-server"] == ["ACTIVE"], listed
-        _wait_console(lab, "e2e-server", "OSDEPLOY-TESTIMAGE-BOOTED")
+        assert [s["Status"] for s in listed if s["Name"] == name] == ["ACTIVE"], listed
+        _wait_console(lab, name, marker)
+        return server
     finally:
-        lab.run_raw(
-            [
-                str(BIN / "openstack"),
-                "--os-cloud",
-                "osdeploy",
-                "server",
-                "delete",
-                "--wait",
-                "e2e-server",
-            ]
-        )
-        lab.run_raw(
-            [str(BIN / "openstack"), "--os-cloud", "osdeploy", "network", "delete", "e2e-net"]
-        )
+        cli = [str(BIN / "openstack"), "--os-cloud", "osdeploy"]
+        lab.run_raw([*cli, "server", "delete", "--wait", name])
+        lab.run_raw([*cli, "network", "delete", f"{name}-net"])
+
+
+def test_openstack_client_boots_a_server(lab: Lab) -> None:
+    _boot_with_the_cli(lab, "e2e-server", "192.168.88.0/24", "OSDEPLOY-TESTIMAGE-BOOTED")
 
 
 def test_second_deploy_changes_nothing(lab: Lab) -> None:
@@ -240,50 +241,15 @@ def test_fourth_host_joins_as_compute(lab: Lab) -> None:
 
 
 def test_a_server_lands_on_the_new_host(lab: Lab) -> None:
-    _openstack(lab, "network", "create", "e2e-net3")
-    _openstack(
+    server = _boot_with_the_cli(
         lab,
-        "subnet",
-        "create",
-        "--network",
-        "e2e-net3",
-        "--subnet-range",
+        "e2e-cmp3",
         "192.168.89.0/24",
-        "e2e-subnet3",
+        "OSDEPLOY-TESTIMAGE-UP",
+        "--availability-zone",
+        "nova:cmp3",
     )
-    try:
-        server = _openstack(
-            lab,
-            "server",
-            "create",
-            "--image",
-            "osdeploy-test",
-            "--flavor",
-            "osdeploy-verify-tiny",
-            "--network",
-            "e2e-net3",
-            "--availability-zone",
-            "nova:cmp3",
-            "--wait",
-            "e2e-cmp3",
-        )
-        assert server["OS-EXT-SRV-ATTR:host"] == "cmp3", server
-        _wait_console(lab, "e2e-cmp3", "OSDEPLOY-TESTIMAGE-UP")
-    finally:
-        lab.run_raw(
-            [
-                str(BIN / "openstack"),
-                "--os-cloud",
-                "osdeploy",
-                "server",
-                "delete",
-                "--wait",
-                "e2e-cmp3",
-            ]
-        )
-        lab.run_raw(
-            [str(BIN / "openstack"), "--os-cloud", "osdeploy", "network", "delete", "e2e-net3"]
-        )
+    assert server["OS-EXT-SRV-ATTR:host"] == "cmp3", server
 
 
 def test_validate_error_touches_no_host(lab: Lab) -> None:
