@@ -69,7 +69,7 @@ molecule: image
 # scenarios running side by side do not wait on each other's apt lock.
 $(MOLECULE_TARGETS): molecule/%:
 	@echo "== molecule: $*"
-	@mkdir -p /var/cache/osdeploy/apt-archives/molecule-$*/partial
+	@mkdir -p /var/cache/osdeploy/apt-archives/molecule-$$(sed -n 's/^MOLECULE_OSDEPLOY_ROLE: *//p' roles/$*/.env.yml)/partial
 	@start=$$(date +%s); cd roles/$* && molecule test; \
 	  echo "== molecule: $* passed in $$(( $$(date +%s) - start )) s"
 
