@@ -350,10 +350,12 @@ def start_host(host: LabHost, public_key: str) -> None:
             host.container,
             "--hostname",
             host.name,
+            # Named explicitly: podman does not keep the order of --network
+            # options, and the ovn role moves eth1's address to br-phy.
             "--network",
-            f"{NETWORK}:ip={host.address}",
+            f"{NETWORK}:ip={host.address},interface_name=eth0",
             "--network",
-            f"{TUNNEL_NETWORK}:ip={host.tunnel_address}",
+            f"{TUNNEL_NETWORK}:ip={host.tunnel_address},interface_name={TUNNEL_INTERFACE}",
             "--systemd=always",
             "--privileged",
             "--no-hosts",
