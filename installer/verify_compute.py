@@ -234,18 +234,16 @@ def _cleanup(ctx: VerifyContext) -> list[str]:
                 conn.network.remove_interface_from_router(router, subnet_id=fixed["subnet_id"])
         conn.network.delete_router(router)
         removed.append(f"router {router.name}")
-    for port in conn.network.ports():
-        if port.name.startswith(PREFIX):
-            conn.network.delete_port(port)
-            removed.append(f"port {port.name}")
-    for network in conn.network.networks():
-        if network.name.startswith(PREFIX):
-            conn.network.delete_network(network)
-            removed.append(f"network {network.name}")
-    for group in conn.network.security_groups():
-        if group.name.startswith(PREFIX):
-            conn.network.delete_security_group(group)
-            removed.append(f"security group {group.name}")
+    net = conn.network
+    for kind, listing, delete in (
+        ("port", net.ports, net.delete_port),
+        ("network", net.networks, net.delete_network),
+        ("security group", net.security_groups, net.delete_security_group),
+    ):
+        for resource in listing():
+            if resource.name.startswith(PREFIX):
+                delete(resource)
+                removed.append(f"{kind} {resource.name}")
     return removed
 
 
