@@ -42,6 +42,8 @@ API_TIMEOUT = 15
 ENDPOINT_INTERFACES = ("public", "internal")
 #: Tries of a check that failed on a dropped connection.
 CONNECT_ATTEMPTS = 2
+#: Times openstacksdk sends a request again after a connection-level failure.
+CONNECT_RETRIES = 2
 DEMO_NAME = "demo"
 DEMO_ROLE = "member"
 DEMO_PASSWORD_KEY = "keystone_demo_password"  # noqa: S105 (a key name in passwords.yml)
@@ -241,6 +243,14 @@ def explain(exc: BaseException, settings: CloudSettings) -> str:
         )
     if status == 403 or "Forbidden" in names:
         return f"{settings.username} is not allowed to do this (HTTP 403): {text}"
+    details = next((str(d) for e in chain if (d := getattr(e, "details", None))), "")
+    if status and details:
+        # An API's answer (409 "Cannot 'stop' instance ... while it is in
+        # task_state powering-on"): the service's own words, not the URL.
+        path = urllib.parse.urlsplit(getattr(exc, "url", None) or "").path
+        request = " ".join(p for p in (getattr(exc, "method", None), path) if p)
+        where = f" to {request}" if request else ""
+        return f"{name}: HTTP {status}{where}: {details.strip()[:300]}"
     return f"{name}: {text}" if text else name
 
 
@@ -284,6 +294,9 @@ class VerifyContext:
             interface=settings.interface,
             identity_api_version="3",
             api_timeout=API_TIMEOUT,
+            # A request sent on a keep-alive connection the server closes in
+            # that instant fails without reaching the service: send it again.
+            connect_retries=CONNECT_RETRIES,
         )
 
     def reset(self) -> None:
@@ -534,6 +547,16 @@ def check_mariadb_handshake(ctx: VerifyContext) -> str:
 
 Check = Callable[[VerifyContext], str]
 
+
+def one_attempt(check: Check) -> Check:
+    """Mark a check that changes the cloud as it goes (stop a server, then start it):
+    run_check never runs it twice, since its second run would meet the first one's
+    half-done state. Its requests are still sent again on a dropped connection
+    (``connect_retries``)."""
+    check.__dict__["one_attempt"] = True
+    return check
+
+
 #: Every check osdeploy knows; catalog.yml `verify:` entries name these.
 CHECKS: dict[str, Check] = {
     "keystone_token_admin": check_keystone_token_admin,
@@ -562,14 +585,15 @@ def run_check(
         return CheckResult(
             name, False, "no such check in osdeploy.verify — fix the catalog's verify list", 0.0
         )
-    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+    attempts = 1 if getattr(check, "one_attempt", False) else CONNECT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
         try:
             detail = check(ctx)
             ok = True
         except CheckFailed as exc:
             detail, ok = str(exc), False
         except Exception as exc:  # sdk/keystoneauth errors: explain them, never crash
-            if attempt < CONNECT_ATTEMPTS and is_dropped_connection(exc):
+            if attempt < attempts and is_dropped_connection(exc):
                 # uwsgi closes idle keep-alive connections; a request sent on
                 # one in that instant fails without reaching keystone. Try
                 # again on fresh connections; a service that is down fails again.

@@ -362,3 +362,33 @@ def test_a_service_that_stays_down_still_fails() -> None:
     result = verify.run_check("down", ctx, {"down": down})  # type: ignore[arg-type]
     assert not result.ok
     assert "cannot reach" in result.detail
+
+
+def test_a_check_that_changes_the_cloud_is_never_run_twice() -> None:
+    from keystoneauth1.exceptions import ConnectFailure
+
+    calls: list[int] = []
+
+    @verify.one_attempt
+    def stop_then_start(ctx: Any) -> str:
+        calls.append(1)
+        raise ConnectFailure("Connection aborted")
+
+    ctx = SimpleNamespace(reset=lambda: None, settings=SETTINGS)
+    result = verify.run_check("lifecycle", ctx, {"lifecycle": stop_then_start})  # type: ignore[arg-type]
+    assert (result.ok, len(calls)) == (False, 1)
+
+
+def test_an_api_refusal_is_reported_in_the_service_s_words() -> None:
+    from openstack.exceptions import ConflictException
+
+    exc = ConflictException(
+        "409: Client Error for url: http://10.89.231.11:8774/v2.1/servers/abc/action, ...",
+        details="Cannot 'stop' instance abc while it is in task_state powering-on",
+    )
+    exc.status_code = 409
+    exc.method, exc.url = "POST", "http://10.89.231.11:8774/v2.1/servers/abc/action"
+    assert verify.explain(exc, SETTINGS) == (
+        "ConflictException: HTTP 409 to POST /v2.1/servers/abc/action: "
+        "Cannot 'stop' instance abc while it is in task_state powering-on"
+    )
