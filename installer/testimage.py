@@ -37,6 +37,10 @@ How Nova boots it (read in nova 31.0.0, Debian trixie ``python3-nova``
   inspector takes a bzImage for ``gpt`` (boot signature at byte 510) and
   fails its mbr check, so a ``bare`` kernel upload is refused: upload each
   file with container_format equal to its disk_format (``GLANCE_FORMATS``).
+- Live migration: the destination's ``pre_live_migration`` fetches kernel
+  and ramdisk with ``fetch_to_raw``, whose inspection does run the mbr check
+  on an ``aki``: the builder zeroes the bzImage's padding bytes that read as
+  partition boot flags (``disarm_boot_sector``).
 
 Direct kernel boot was kept over a bootloader disk: the code path above is
 plain and exempt from format inspection, the files stay small, and the
@@ -88,7 +92,12 @@ SOURCE_FILES = {"init": "init", "udhcpc.script": "etc/udhcpc.script"}
 DISK_SIZE = 1024 * 1024
 CACHE_DIR = Path(os.environ.get("OSDEPLOY_TESTIMAGE_CACHE", "/var/cache/osdeploy/testimage"))
 #: Bump when the builder's output changes for the same inputs.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
+
+#: Offsets of the boot flags of an MBR's four partition entries.
+MBR_BOOT_FLAGS = (446, 462, 478, 494)
+#: Where a bzImage's setup header starts; sector 0 before it is the legacy boot stub.
+SETUP_HEADER = 0x1F1
 
 KERNEL_FILE = "vmlinuz"
 INITRD_FILE = "initrd.img"
@@ -141,6 +150,33 @@ def glance_properties(kernel_id: str, ramdisk_id: str) -> dict[str, str]:
 
 
 # --- pure parts ---------------------------------------------------------------
+
+
+def disarm_boot_sector(kernel: bytes) -> bytes:
+    """The kernel with the boot-sector padding that reads as MBR boot flags zeroed.
+
+    A bzImage's first sector ends in 0x55AA, so oslo.utils' format inspector
+    takes the kernel for an MBR disk, and the 0xff padding where the four
+    partition entries' boot flags would be fails its safety check. Nova skips
+    that check when it boots a server (kernels come through
+    ``fetch_raw_image``) but not when a live migration's destination fetches
+    the kernel (``pre_live_migration`` -> ``images.fetch_to_raw``): the
+    migration fails with "Image does not pass safety check". Nothing reads
+    those padding bytes (qemu and boot loaders start at the setup header).
+    """
+    if kernel[510:512] != b"\x55\xaa":
+        return kernel
+    data = bytearray(kernel)
+    for offset in MBR_BOOT_FLAGS:
+        if data[offset] in (0x00, 0x80):
+            continue
+        if data[offset] != 0xFF or offset >= SETUP_HEADER:
+            raise OsdeployError(
+                f"testimage: kernel byte {offset:#x} is {data[offset]:#04x}, not the boot "
+                "sector's 0xff padding: this kernel's layout is new to the builder"
+            )
+        data[offset] = 0
+    return bytes(data)
 
 
 def recipe_hash(
@@ -476,7 +512,7 @@ def _build(directory: Path, files: Mapping[str, bytes], recipe: str) -> None:
         cpio = newc_archive(
             initramfs_entries(busybox.read_bytes(), [(m, plain[m]) for m in order], files)
         )
-        shutil.copyfile(kernels[0], directory / KERNEL_FILE)
+        (directory / KERNEL_FILE).write_bytes(disarm_boot_sector(kernels[0].read_bytes()))
     (directory / INITRD_FILE).write_bytes(gzip.compress(cpio, compresslevel=9, mtime=0))
     with (directory / DISK_FILE).open("wb") as handle:
         handle.truncate(DISK_SIZE)
