@@ -5,9 +5,10 @@ its own line: network (network, subnet, router with an external gateway),
 servers (one on every compute host, pinned with availability zone
 ``nova:HOST``), console (the test image's boot marker), cross-host ping (each
 server pings every other one over the Geneve network and prints the result on
-its console), floating IP (pinged from a network host), lifecycle (stop,
-start, delete; nothing left behind: servers, ports, floating IPs, libvirt
-domains). Steps hand their resources on in ``ctx.scratch``; the last step
+its console), floating IP (pinged from a network host), live migration (the
+server with the floating IP moves to another compute host and still answers),
+lifecycle (stop, start, delete; nothing left behind: servers, ports, floating
+IPs, libvirt domains). Steps hand their resources on in ``ctx.scratch``; the last step
 cleans up, and the first one removes what an interrupted earlier run left.
 
 Servers boot the test image of ``osdeploy.testimage`` (kernel + initramfs,
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from osdeploy.verify import Check, CheckFailed, VerifyContext
+from osdeploy.verify import Check, CheckFailed, VerifyContext, one_attempt
 
 PREFIX = "osdeploy-verify"
 NET_CIDR = "192.168.77.0/24"
@@ -39,6 +40,8 @@ CONSOLE_TIMEOUT = 240
 PING_TIMEOUT = 240
 FIP_TIMEOUT = 120
 DELETE_TIMEOUT = 180
+MIGRATION_TIMEOUT = 300
+LEFTOVER_TIMEOUT = 60
 
 
 # -- pure helpers ---------------------------------------------------------------
@@ -320,6 +323,7 @@ def _upload_once(conn: Any, name: str, path: Path, fmt: str, properties: dict[st
     return str(image.id)
 
 
+@one_attempt
 def check_compute_servers(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     network = _need(ctx, "network", "compute_network")
@@ -422,17 +426,8 @@ def check_compute_cross_host_ping(ctx: VerifyContext) -> str:
     return f"{pairs} pings across hosts over Geneve answered (seen on the servers' consoles)"
 
 
-def check_compute_floating_ip(ctx: VerifyContext) -> str:
-    conn = ctx.admin()
-    servers = _need(ctx, "servers", "compute_servers")
-    host = next(iter(servers))
-    port = ctx.scratch["ports"][host]
-    fip = conn.network.create_ip(
-        floating_network_id=ctx.scratch["external"].id,
-        port_id=port.id,
-        description=f"{PREFIX} floating IP",
-    )
-    address = fip.floating_ip_address
+def _ping_from_network_host(ctx: VerifyContext, address: str, what: str) -> str:
+    """Wait until ``address`` answers ping from the first network host; that host."""
     gateways = [h.name for h in ctx.config.hosts if "network" in h.roles]
     if not gateways:
         raise CheckFailed("no host with role network to ping the floating IP from")
@@ -446,15 +441,72 @@ def check_compute_floating_ip(ctx: VerifyContext) -> str:
         return code == 0
 
     try:
-        _wait(f"floating IP {address} (server on {host})", FIP_TIMEOUT, answers)
+        _wait(f"floating IP {address} ({what})", FIP_TIMEOUT, answers)
     except CheckFailed as exc:
         raise CheckFailed(
             f"{exc} does not answer ping from {gateways[0]}: {last[0]} — check the gateway "
             "chassis (ovn-nbctl lr-nat-list) and br-ex on the network host"
         ) from None
-    return f"floating IP {address} (server on {host}) answers ping from {gateways[0]}"
+    return gateways[0]
 
 
+@one_attempt
+def check_compute_floating_ip(ctx: VerifyContext) -> str:
+    conn = ctx.admin()
+    servers = _need(ctx, "servers", "compute_servers")
+    host = next(iter(servers))
+    fip = conn.network.create_ip(
+        floating_network_id=ctx.scratch["external"].id,
+        port_id=ctx.scratch["ports"][host].id,
+        description=f"{PREFIX} floating IP",
+    )
+    address = fip.floating_ip_address
+    ctx.scratch["floating_ip"] = address
+    gateway = _ping_from_network_host(ctx, address, f"server on {host}")
+    return f"floating IP {address} (server on {host}) answers ping from {gateway}"
+
+
+@one_attempt
+def check_compute_live_migration(ctx: VerifyContext) -> str:
+    """Live-migrate the server with the floating IP to the next compute host
+    (block migration: no shared storage); it must land there and still answer."""
+    conn = ctx.admin()
+    servers = _need(ctx, "servers", "compute_servers")
+    address = _need(ctx, "floating_ip", "compute_floating_ip")
+    if len(servers) < 2:
+        return "one compute host: nowhere to live-migrate to"
+    source = next(iter(servers))
+    target = next(h for h in servers if h != source)
+    started = time.monotonic()
+    conn.compute.live_migrate_server(servers[source], host=target, block_migration="auto")
+
+    def settled() -> Any:
+        server = conn.compute.get_server(servers[source])
+        done = server.task_state is None and server.status in ("ACTIVE", "ERROR")
+        return server if done else None
+
+    try:
+        server = _wait(
+            f"live migration {source} -> {target} did not finish", MIGRATION_TIMEOUT, settled
+        )
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc} — see nova-compute.log on {source} and {target}") from None
+    if server.status != "ACTIVE" or server.compute_host != target:
+        raise CheckFailed(
+            f"live migration {source} -> {target} failed: the server is {server.status} on "
+            f'{server.compute_host} — see nova-compute.log on {source} ("Live Migration '
+            f'failure") and {target}'
+        )
+    took = time.monotonic() - started
+    servers[source] = server
+    gateway = _ping_from_network_host(ctx, address, f"server migrated to {target}")
+    return (
+        f"server moved {source} -> {target} in {took:.0f} s (block migration over SSH); "
+        f"its floating IP {address} answers ping from {gateway}"
+    )
+
+
+@one_attempt
 def check_compute_lifecycle(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     steps: list[str] = []
@@ -465,19 +517,32 @@ def check_compute_lifecycle(ctx: VerifyContext) -> str:
         conn.compute.wait_for_server(server, status="SHUTOFF", failures=["ERROR"], wait=120)
         conn.compute.start_server(server)
         conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], wait=120)
-        steps.append(f"stopped and started the server on {host}")
+        steps.append(f"stopped and started the server on {server.compute_host or host}")
     ids = {s.id for s in servers.values()}
     removed = _cleanup(ctx)
     ctx.scratch.clear()
-    left = [p.name for p in conn.network.ports() if p.name.startswith(PREFIX)]
-    left += [s.name for s in conn.compute.servers(all_projects=True) if s.name.startswith(PREFIX)]
-    for host in _hosts(ctx, "nova", "nova_compute"):
-        code, out = _on_host(ctx, host, "sudo virsh -c qemu:///system list --all --uuid")
-        if code != 0:
-            raise CheckFailed(f"virsh on {host} failed: {out.strip()[:200]}")
-        left += [f"libvirt domain {u} on {host}" for u in out.split() if u in ids]
-    if left:
-        raise CheckFailed(f"left behind after delete: {', '.join(left)}")
+    left: list[str] = []
+
+    def nothing_left() -> bool:
+        # Nova answers GET with status DELETED before the instance leaves its
+        # listing: what is still there is looked at again for a while.
+        left[:] = [f"port {p.name}" for p in conn.network.ports() if p.name.startswith(PREFIX)]
+        left.extend(
+            f"server {s.name} ({s.status})"
+            for s in conn.compute.servers(all_projects=True)
+            if s.name.startswith(PREFIX)
+        )
+        for host in _hosts(ctx, "nova", "nova_compute"):
+            code, out = _on_host(ctx, host, "sudo virsh -c qemu:///system list --all --uuid")
+            if code != 0:
+                raise CheckFailed(f"virsh on {host} failed: {out.strip()[:200]}")
+            left.extend(f"libvirt domain {u} on {host}" for u in out.split() if u in ids)
+        return not left
+
+    try:
+        _wait("still there after delete", LEFTOVER_TIMEOUT, nothing_left, interval=2)
+    except CheckFailed as exc:
+        raise CheckFailed(f"left behind after delete: {', '.join(left)} ({exc})") from None
     steps.append(f"deleted {len(removed)} resources; no servers, ports or libvirt domains left")
     return "; ".join(steps)
 
@@ -493,5 +558,6 @@ COMPUTE_CHECKS: dict[str, Check] = {
     "compute_console": check_compute_console,
     "compute_cross_host_ping": check_compute_cross_host_ping,
     "compute_floating_ip": check_compute_floating_ip,
+    "compute_live_migration": check_compute_live_migration,
     "compute_lifecycle": check_compute_lifecycle,
 }

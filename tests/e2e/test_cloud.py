@@ -148,6 +148,7 @@ def test_verify_passes_every_check(lab: Lab) -> None:
         "compute_servers",
         "compute_cross_host_ping",
         "compute_floating_ip",
+        "compute_live_migration",
         "compute_lifecycle",
     ):
         assert any(f" {check} " in line for line in lines), check
