@@ -96,7 +96,8 @@ BUILDER_VERSION = 2
 
 #: Offsets of the boot flags of an MBR's four partition entries.
 MBR_BOOT_FLAGS = (446, 462, 478, 494)
-#: Where a bzImage's setup header starts; sector 0 before it is the legacy boot stub.
+#: Where a bzImage's setup header starts; sector 0 before it (the boot flags
+#: above included) is the legacy boot stub and its padding.
 SETUP_HEADER = 0x1F1
 
 KERNEL_FILE = "vmlinuz"
@@ -170,7 +171,7 @@ def disarm_boot_sector(kernel: bytes) -> bytes:
     for offset in MBR_BOOT_FLAGS:
         if data[offset] in (0x00, 0x80):
             continue
-        if data[offset] != 0xFF or offset >= SETUP_HEADER:
+        if data[offset] != 0xFF:
             raise OsdeployError(
                 f"testimage: kernel byte {offset:#x} is {data[offset]:#04x}, not the boot "
                 "sector's 0xff padding: this kernel's layout is new to the builder"

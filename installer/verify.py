@@ -243,14 +243,14 @@ def explain(exc: BaseException, settings: CloudSettings) -> str:
         )
     if status == 403 or "Forbidden" in names:
         return f"{settings.username} is not allowed to do this (HTTP 403): {text}"
-    details = next((str(d) for e in chain if (d := getattr(e, "details", None))), "")
-    if status and details:
+    answer = next((e for e in chain if getattr(e, "details", None)), None)
+    if status and answer is not None:
         # An API's answer (409 "Cannot 'stop' instance ... while it is in
         # task_state powering-on"): the service's own words, not the URL.
-        path = urllib.parse.urlsplit(getattr(exc, "url", None) or "").path
-        request = " ".join(p for p in (getattr(exc, "method", None), path) if p)
+        path = urllib.parse.urlsplit(getattr(answer, "url", None) or "").path
+        request = " ".join(p for p in (getattr(answer, "method", None), path) if p)
         where = f" to {request}" if request else ""
-        return f"{name}: HTTP {status}{where}: {details.strip()[:300]}"
+        return f"{name}: HTTP {status}{where}: {str(getattr(answer, 'details', '')).strip()[:300]}"
     return f"{name}: {text}" if text else name
 
 

@@ -8,8 +8,9 @@ server pings every other one over the Geneve network and prints the result on
 its console), floating IP (pinged from a network host), live migration (the
 server with the floating IP moves to another compute host and still answers),
 lifecycle (stop, start, delete; nothing left behind: servers, ports, floating
-IPs, libvirt domains). Steps hand their resources on in ``ctx.scratch``; the last step
-cleans up, and the first one removes what an interrupted earlier run left.
+IPs, libvirt domains). Steps hand their resources on in ``ctx.scratch``; the
+last step cleans up, and the first one removes what an interrupted earlier
+run left.
 
 Servers boot the test image of ``osdeploy.testimage`` (kernel + initramfs,
 direct kernel boot) under whatever virt type the computes use.
