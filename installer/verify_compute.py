@@ -87,6 +87,38 @@ def missing_agents(
     ]
 
 
+#: Namespaces of glance's standard metadata definitions that clients (the
+#: dashboard's metadata dialogs, image property hints) look for, and a
+#: resource type each must be associated with.
+METADEF_NAMESPACES = {
+    "OS::Compute::Hypervisor": "OS::Glance::Image",
+    "OS::Glance::CommonImageProperties": "OS::Glance::Image",
+    "OS::Compute::Libvirt": "OS::Nova::Flavor",
+    "OS::Compute::Watchdog": "OS::Nova::Flavor",
+}
+
+
+def metadef_problems(namespaces: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What is missing from glance's metadata definitions, one phrase each.
+
+    ``namespaces`` as the metadefs API lists them: ``namespace`` and
+    ``resource_type_associations`` (each with a ``name``).
+    """
+    types = {
+        str(ns.get("namespace")): {
+            str(a.get("name")) for a in ns.get("resource_type_associations") or ()
+        }
+        for ns in namespaces
+    }
+    problems = []
+    for name, resource_type in METADEF_NAMESPACES.items():
+        if name not in types:
+            problems.append(f"namespace {name} missing")
+        elif resource_type not in types[name]:
+            problems.append(f"{name} not associated with {resource_type}")
+    return problems
+
+
 # -- edges ----------------------------------------------------------------------
 
 
@@ -147,6 +179,24 @@ def check_glance_image_roundtrip(ctx: VerifyContext) -> str:
     finally:
         conn.image.delete_image(image, ignore_missing=True)
     return f"uploaded and downloaded {BLOB_BYTES >> 20} MiB, sha512 and os_hash_value match"
+
+
+def check_glance_metadefs(ctx: VerifyContext) -> str:
+    conn = ctx.admin()
+    namespaces = [ns.to_dict() for ns in conn.image.metadef_namespaces()]
+    problems = metadef_problems(namespaces)
+    if problems:
+        raise CheckFailed(
+            f"{'; '.join(problems)} ({len(namespaces)} namespaces listed) — "
+            "the glance role loads them with glance-manage db load_metadefs; "
+            "re-run deploy --services glance"
+        )
+    types = {t.name for t in conn.image.metadef_resource_types()}
+    associated = sum(1 for ns in namespaces if ns.get("resource_type_associations"))
+    return (
+        f"{len(namespaces)} namespaces ({associated} with resource types), "
+        f"{len(types)} resource types; {', '.join(METADEF_NAMESPACES)} present"
+    )
 
 
 def check_placement_api(ctx: VerifyContext) -> str:
@@ -550,6 +600,7 @@ def check_compute_lifecycle(ctx: VerifyContext) -> str:
 
 COMPUTE_CHECKS: dict[str, Check] = {
     "glance_image_roundtrip": check_glance_image_roundtrip,
+    "glance_metadefs": check_glance_metadefs,
     "placement_api": check_placement_api,
     "neutron_agents": check_neutron_agents,
     "nova_services": check_nova_services,

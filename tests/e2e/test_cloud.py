@@ -143,6 +143,7 @@ def test_verify_passes_every_check(lab: Lab) -> None:
     assert all(line.startswith("PASS") for line in lines), run.stdout
     for check in (
         "glance_image_roundtrip",
+        "glance_metadefs",
         "neutron_agents",
         "nova_hypervisors",
         "compute_servers",

@@ -91,6 +91,53 @@ def test_stores_and_import_methods(host, address):
     assert sorted(methods) == ["glance-direct", "web-download"]
 
 
+def test_metadata_definitions_loaded(host):
+    """The namespaces Debian ships are in the database, with their resource types."""
+    shipped = host.check_output("ls /etc/glance/metadefs/*.json | wc -l")
+    listed = _openstack(host, "image metadef namespace list")
+    names = {n["namespace"] for n in listed}
+    assert len(names) == int(shipped), names
+    for name, resource_type in (
+        ("OS::Compute::Hypervisor", "OS::Glance::Image"),
+        ("OS::Glance::CommonImageProperties", "OS::Glance::Image"),
+        ("OS::Compute::Libvirt", "OS::Nova::Flavor"),
+    ):
+        assert name in names
+        shown = _openstack(host, f"image metadef namespace show {name}")
+        associated = {a["name"] for a in shown["resource_type_associations"]}
+        assert resource_type in associated, (name, associated)
+    types = {t["Name"] for t in _openstack(host, "image metadef resource type list")}
+    assert {"OS::Glance::Image", "OS::Nova::Flavor", "OS::Cinder::Volume"} <= types
+    stamp = host.file("/var/lib/glance/metadefs.sha256")
+    current = host.check_output(
+        "cd /etc/glance/metadefs && sha256sum -- *.json | sha256sum | cut -d' ' -f1"
+    )
+    assert stamp.content_string.strip() == current
+
+
+def test_web_download_uri_filter(host, address):
+    """web-download refuses a URL on a port glance_import_allowed_ports leaves out."""
+    token = _token(host)
+    name = f"molecule-web-{uuid.uuid4().hex[:8]}"
+    created = _openstack(host, f"image create --disk-format raw --container-format bare {name}")
+    try:
+        body = json.dumps(
+            {"method": {"name": "web-download", "uri": f"http://{address}:{PORT}/versions"}}
+        )
+        status, answer = _curl(
+            host,
+            "-X POST",
+            f"-H 'X-Auth-Token: {token}'",
+            "-H 'Content-Type: application/json'",
+            f"-d '{body}'",
+            f"http://{address}:{PORT}/v2/images/{created['id']}/import",
+        )
+        assert status == 400, answer
+        assert "does not pass filtering" in answer, answer
+    finally:
+        _openstack(host, f"image delete {created['id']}", json_output=False)
+
+
 def test_upload_and_download(host, source):
     md5, sha512 = _sums(host, source)
     name = f"molecule-upload-{uuid.uuid4().hex[:8]}"
@@ -143,6 +190,8 @@ def test_config_file(host):
     assert "enabled_backends = file:file" in lines
     assert "default_backend = file" in lines
     assert "flavor = keystone" in lines
+    assert "allowed_ports = [80,443]" in lines
+    assert "allowed_schemes = [http,https]" in lines
 
 
 @pytest.mark.parametrize("path", ["images", "staging", "tasks"])
