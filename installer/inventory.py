@@ -16,6 +16,7 @@ from osdeploy.config import Config, Host, SshSettings
 from osdeploy.errors import OsdeployError
 from osdeploy.plan import Plan
 from osdeploy.secrets import PASSWORDS_NAME, write_atomic
+from osdeploy.wiring import render_wiring
 
 HOSTS_FILE = "inventory/hosts.yml"
 VARS_FILE = "inventory/group_vars/all/osdeploy.yml"
@@ -97,10 +98,26 @@ def render_vars(
         "osdeploy_apt_mirror": config.apt_mirror,
         "osdeploy_apt_proxy": config.apt_proxy,
         "osdeploy_services": list(plan.names()),
+        "osdeploy_wiring": render_wiring(
+            catalog,
+            group_addresses(config, plan, catalog),
+            config.internal_address,
+            config.public_address,
+        ),
     }
     rendered.update({f"enable_{s.name}": s.name in plan for s in catalog.services})
     rest = {**defaults, **config.overrides}
     return {**rendered, **{key: rest[key] for key in sorted(rest) if key not in rendered}}
+
+
+def group_addresses(config: Config, plan: Plan, catalog: Catalog) -> dict[str, list[str]]:
+    """Addresses of the hosts in each catalog group of the planned services (config order)."""
+    return {
+        group: [host.address for host in config.hosts if set(host.roles) & set(roles)]
+        for service in catalog.services
+        if service.name in plan
+        for group, roles in service.groups.items()
+    }
 
 
 def _dump(data: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ import yaml
 from osdeploy.catalog import Catalog, load_catalog
 from osdeploy.errors import OsdeployError
 from osdeploy.secrets import load_passwords
+from osdeploy.wiring import format_host
 
 if TYPE_CHECKING:
     from osdeploy.config import Config
@@ -52,11 +53,6 @@ def keystone_port(catalog: Catalog) -> int:
     if "keystone" not in catalog:
         return KEYSTONE_PUBLIC_PORT
     return int(catalog["keystone"].ports.get("public", KEYSTONE_PUBLIC_PORT))
-
-
-def format_host(address: str) -> str:
-    """An address as the host part of a URL (IPv6 in brackets)."""
-    return f"[{address}]" if ":" in address and not address.startswith("[") else address
 
 
 def cloud_settings(config: Config, catalog: Catalog, username: str = "admin") -> CloudSettings:

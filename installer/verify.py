@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from osdeploy.catalog import Catalog, load_catalog
-from osdeploy.openrc import CloudSettings, cloud_settings, format_host
+from osdeploy.openrc import CloudSettings, cloud_settings
 from osdeploy.secrets import load_passwords
+from osdeploy.wiring import format_host
 
 if TYPE_CHECKING:
     from osdeploy.config import Config

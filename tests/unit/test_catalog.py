@@ -86,7 +86,7 @@ def test_dependencies(catalog: Catalog, service: str, depends: set[str]) -> None
         ("glance", {9292}),
         ("placement", {8778}),
         ("nova", {8774, 8775, 6080}),
-        ("neutron", {9696}),
+        ("neutron", {9696, 6641, 6642}),
         ("cinder", {8776}),
         ("swift", {8080}),
         ("heat", {8004, 8000}),

@@ -3,14 +3,18 @@
 import json
 import shlex
 
+from osdeploy.catalog import load_catalog
+
 DB_PASSWORD = "molecule-demo-db"
 MQ_PASSWORD = "molecule-demo-mq"
+# Keystone is another role: its port comes from the catalog, as in the roles.
+KEYSTONE_PORT = load_catalog()["keystone"].ports["public"]
 KS_PASSWORD = "molecule-demo-ks"
 
 
 def _openstack(host, address, *args):
     env = {
-        "OS_AUTH_URL": f"http://{address}:5000",
+        "OS_AUTH_URL": f"http://{address}:{KEYSTONE_PORT}",
         "OS_USERNAME": "demoservice",
         "OS_PASSWORD": KS_PASSWORD,
         "OS_PROJECT_NAME": "service",

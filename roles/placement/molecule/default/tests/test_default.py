@@ -4,7 +4,11 @@ import json
 import shlex
 import uuid
 
+from osdeploy.catalog import load_catalog
+
 PORT = 8778
+# Keystone is another role: its port comes from the catalog, as in the roles.
+KEYSTONE_PORT = load_catalog()["keystone"].ports["public"]
 KS_PASSWORD = "molecule-placement-ks"
 
 
@@ -18,7 +22,7 @@ def _curl(host, *args):
 def _openstack(host, address, *args, json_output=True):
     """The openstack CLI as placement's service user, through the catalog."""
     env = {
-        "OS_AUTH_URL": f"http://{address}:5000",
+        "OS_AUTH_URL": f"http://{address}:{KEYSTONE_PORT}",
         "OS_USERNAME": "placement",
         "OS_PASSWORD": KS_PASSWORD,
         "OS_PROJECT_NAME": "service",
