@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from osdeploy.remote import run_on_host
 from osdeploy.verify import Check, CheckFailed, VerifyContext, one_attempt
 
 PREFIX = "osdeploy-verify"
@@ -141,8 +142,6 @@ def _wait(what: str, timeout: float, probe: Callable[[], Any], interval: float =
 
 
 def _on_host(ctx: VerifyContext, host: str, command: str) -> tuple[int, str]:
-    from osdeploy.precheck import run_on_host
-
     code, out, err = run_on_host(ctx.config, host, command)
     return code, out + err
 
