@@ -8,9 +8,7 @@ and the checks always agree.
 
 from __future__ import annotations
 
-import os
 import shlex
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +17,7 @@ import yaml
 
 from osdeploy.catalog import Catalog, load_catalog
 from osdeploy.errors import OsdeployError
+from osdeploy.fileio import write_atomic
 from osdeploy.secrets import load_passwords
 
 if TYPE_CHECKING:
@@ -117,22 +116,6 @@ def render_clouds_yaml(settings: CloudSettings, password: str, cloud: str = CLOU
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
-def write_private(path: Path, content: str) -> None:
-    """Write a 0600 file atomically: never a half-written or world-readable moment."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def admin_password(deploy_dir: Path) -> str:
     password = load_passwords(deploy_dir).get(ADMIN_PASSWORD_KEY)
     if not password:
@@ -160,5 +143,5 @@ def write_openrc(
         (deploy_dir / CLOUDS_YAML_NAME, render_clouds_yaml(settings, password)),
     ]
     for path, content in files:
-        write_private(path, content)
+        write_atomic(path, content, 0o600)
     return [path for path, _ in files]

@@ -111,15 +111,6 @@ def test_write_openrc_files(tmp_path: Path) -> None:
     ]
 
 
-def test_write_private_replaces_a_world_readable_file(tmp_path: Path) -> None:
-    target = tmp_path / "clouds.yaml"
-    target.write_text("old")
-    target.chmod(0o644)
-    openrc.write_private(target, "new")
-    assert target.read_text() == "new"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
-
-
 def test_no_keystone_no_files(tmp_path: Path) -> None:
     _passwords(tmp_path, keystone_admin_password="adminpw")
     assert openrc.write_openrc(tmp_path, config(tmp_path), plan("mariadb")) == []
