@@ -1,21 +1,21 @@
 """Credentials files for the admin user: admin-openrc.sh and clouds.yaml.
 
 Both hold the admin password, so they are written with mode 0600, atomically
-(temporary file + rename), and byte-identical for the same input.
-`cloud_settings` is also what `osdeploy.verify` connects with, so the files
-and the checks always agree.
+(temporary file + rename), and byte-identical for the same input. What they
+say comes from `osdeploy.cloud.cloud_settings`, which `osdeploy.verify`
+connects with too, so the files and the checks always agree.
 """
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
 from osdeploy.catalog import Catalog, load_catalog
+from osdeploy.cloud import CloudSettings, cloud_settings
 from osdeploy.errors import OsdeployError
 from osdeploy.fileio import write_atomic
 from osdeploy.secrets import load_passwords
@@ -25,44 +25,9 @@ if TYPE_CHECKING:
     from osdeploy.plan import Plan
 
 CLOUD_NAME = "osdeploy"
-REGION_NAME = "RegionOne"
-DEFAULT_DOMAIN = "Default"
-KEYSTONE_PUBLIC_PORT = 5000
 ADMIN_PASSWORD_KEY = "keystone_admin_password"  # noqa: S105 (a key name in passwords.yml)
 OPENRC_NAME = "admin-openrc.sh"
 CLOUDS_YAML_NAME = "clouds.yaml"
-
-
-@dataclass(frozen=True)
-class CloudSettings:
-    """Where and as whom to authenticate (everything but the password)."""
-
-    auth_url: str
-    username: str = "admin"
-    project_name: str = "admin"
-    user_domain_name: str = DEFAULT_DOMAIN
-    project_domain_name: str = DEFAULT_DOMAIN
-    region_name: str = REGION_NAME
-    interface: str = "public"
-
-
-def keystone_port(catalog: Catalog) -> int:
-    """Keystone's public port from the catalog (ports.public), else 5000."""
-    if "keystone" not in catalog:
-        return KEYSTONE_PUBLIC_PORT
-    return int(catalog["keystone"].ports.get("public", KEYSTONE_PUBLIC_PORT))
-
-
-def format_host(address: str) -> str:
-    """An address as the host part of a URL (IPv6 in brackets)."""
-    return f"[{address}]" if ":" in address and not address.startswith("[") else address
-
-
-def cloud_settings(config: Config, catalog: Catalog, username: str = "admin") -> CloudSettings:
-    """Admin (or another user of the same name as its project) on the public endpoint."""
-    port = keystone_port(catalog)
-    auth_url = f"http://{format_host(config.public_address)}:{port}/v3"
-    return CloudSettings(auth_url=auth_url, username=username, project_name=username)
 
 
 def render_openrc(settings: CloudSettings, password: str) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from osdeploy.catalog import Catalog, load_catalog
-from osdeploy.openrc import CloudSettings, cloud_settings, format_host
+from osdeploy.cloud import CloudSettings, cloud_settings, format_host
 from osdeploy.secrets import load_passwords
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import pytest
 
 from osdeploy import verify
 from osdeploy.catalog import load_catalog
-from osdeploy.openrc import CloudSettings
+from osdeploy.cloud import CloudSettings
 from osdeploy.verify import (
     CheckFailed,
     CheckResult,
