@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from osdeploy import openrc
-from osdeploy.catalog import load_catalog
+from osdeploy.cloud import CloudSettings
 from osdeploy.errors import OsdeployError
-from osdeploy.openrc import CloudSettings, cloud_settings, render_clouds_yaml, render_openrc
+from osdeploy.openrc import render_clouds_yaml, render_openrc
 
 SETTINGS = CloudSettings(auth_url="http://10.89.231.11:5000/v3")
 ODD_PASSWORD = "a'b\"c $HOME `x` ;#"
@@ -24,21 +24,6 @@ def config(tmp_path: Path, public: str = "10.89.231.11") -> Any:
 
 def plan(*names: str) -> Any:
     return SimpleNamespace(services=tuple(SimpleNamespace(name=n) for n in names))
-
-
-def test_settings_from_config_and_catalog(tmp_path: Path) -> None:
-    settings = cloud_settings(config(tmp_path), load_catalog())
-    assert settings == CloudSettings(
-        auth_url="http://10.89.231.11:5000/v3",
-        username="admin",
-        project_name="admin",
-        user_domain_name="Default",
-        project_domain_name="Default",
-        region_name="RegionOne",
-        interface="public",
-    )
-    v6 = cloud_settings(config(tmp_path, "fd00::10"), load_catalog())
-    assert v6.auth_url == "http://[fd00::10]:5000/v3"
 
 
 def test_openrc_content() -> None:
@@ -109,15 +94,6 @@ def test_write_openrc_files(tmp_path: Path) -> None:
         "clouds.yaml",
         "passwords.yml",
     ]
-
-
-def test_write_private_replaces_a_world_readable_file(tmp_path: Path) -> None:
-    target = tmp_path / "clouds.yaml"
-    target.write_text("old")
-    target.chmod(0o644)
-    openrc.write_private(target, "new")
-    assert target.read_text() == "new"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
 
 
 def test_no_keystone_no_files(tmp_path: Path) -> None:

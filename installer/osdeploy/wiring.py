@@ -13,12 +13,17 @@ Pure: no I/O.
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from osdeploy.catalog import Catalog
+from osdeploy.catalog import Catalog, Endpoint, Service
 
 
 def format_host(address: str) -> str:
     """An address as the host part of a URL (IPv6 in brackets)."""
     return f"[{address}]" if ":" in address and not address.startswith("[") else address
+
+
+def endpoint_url(service: Service, endpoint: Endpoint, address: str) -> str:
+    """``http://<address>:<port><path>`` of one of the service's catalog endpoints."""
+    return f"http://{format_host(address)}:{service.ports[endpoint.port]}{endpoint.path}"
 
 
 def render_wiring(
@@ -44,9 +49,7 @@ def render_wiring(
     ports = {service.name: dict(service.ports) for service in catalog.services}
     endpoints = {
         endpoint.type: {
-            interface: (
-                f"http://{format_host(address)}:{service.ports[endpoint.port]}{endpoint.path}"
-            )
+            interface: endpoint_url(service, endpoint, address)
             for interface, address in (("internal", internal_address), ("public", public_address))
         }
         for service in catalog.services

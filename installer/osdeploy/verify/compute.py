@@ -1,4 +1,4 @@
-"""Verify checks of the compute path: Glance, Placement, Neutron and Nova, for real.
+"""Verify checks of the compute path: Placement, Neutron and Nova, for real.
 
 The Nova checks are one scenario, run in order, each a step that reports on
 its own line: network (network, subnet, router with an external gateway),
@@ -20,21 +20,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shlex
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from osdeploy.verify import Check, CheckFailed, VerifyContext, one_attempt
+from osdeploy.remote import run_on_host
+from osdeploy.testimage import (
+    GLANCE_FORMATS,
+    MARKER_UP,
+    PING_PREFIX,
+    build_test_image,
+    glance_properties,
+)
+from osdeploy.verify.core import PREFIX, CheckFailed, VerifyContext, check
 
-PREFIX = "osdeploy-verify"
 NET_CIDR = "192.168.77.0/24"
 FLAVOR = {"name": f"{PREFIX}-tiny", "ram": 192, "vcpus": 1, "disk": 1}
 IMAGE_NAMES = {"kernel": "osdeploy-test-kernel", "ramdisk": "osdeploy-test-ramdisk"}
 IMAGE_NAME = "osdeploy-test"
-BLOB_BYTES = 4 * 1024 * 1024
 #: Seconds a server may take to become ACTIVE, and its console to show a line.
 BOOT_TIMEOUT = 300
 CONSOLE_TIMEOUT = 240
@@ -45,14 +50,7 @@ MIGRATION_TIMEOUT = 300
 LEFTOVER_TIMEOUT = 60
 
 
-# -- pure helpers ---------------------------------------------------------------
-
-
-def sha512_of(chunks: Iterable[bytes]) -> str:
-    digest = hashlib.sha512()
-    for chunk in chunks:
-        digest.update(chunk)
-    return digest.hexdigest()
+# -- pure helpers --------------------------------------------------------------
 
 
 def ping_user_data(peers: Iterable[str]) -> str:
@@ -87,39 +85,7 @@ def missing_agents(
     ]
 
 
-#: Namespaces of glance's standard metadata definitions that clients (the
-#: dashboard's metadata dialogs, image property hints) look for, and a
-#: resource type each must be associated with.
-METADEF_NAMESPACES = {
-    "OS::Compute::Hypervisor": "OS::Glance::Image",
-    "OS::Glance::CommonImageProperties": "OS::Glance::Image",
-    "OS::Compute::Libvirt": "OS::Nova::Flavor",
-    "OS::Compute::Watchdog": "OS::Nova::Flavor",
-}
-
-
-def metadef_problems(namespaces: Iterable[Mapping[str, Any]]) -> list[str]:
-    """What is missing from glance's metadata definitions, one phrase each.
-
-    ``namespaces`` as the metadefs API lists them: ``namespace`` and
-    ``resource_type_associations`` (each with a ``name``).
-    """
-    types = {
-        str(ns.get("namespace")): {
-            str(a.get("name")) for a in ns.get("resource_type_associations") or ()
-        }
-        for ns in namespaces
-    }
-    problems = []
-    for name, resource_type in METADEF_NAMESPACES.items():
-        if name not in types:
-            problems.append(f"namespace {name} missing")
-        elif resource_type not in types[name]:
-            problems.append(f"{name} not associated with {resource_type}")
-    return problems
-
-
-# -- edges ----------------------------------------------------------------------
+# -- edges ---------------------------------------------------------------------
 
 
 def _hosts(ctx: VerifyContext, service: str, group: str) -> list[str]:
@@ -141,8 +107,6 @@ def _wait(what: str, timeout: float, probe: Callable[[], Any], interval: float =
 
 
 def _on_host(ctx: VerifyContext, host: str, command: str) -> tuple[int, str]:
-    from osdeploy.precheck import run_on_host
-
     code, out, err = run_on_host(ctx.config, host, command)
     return code, out + err
 
@@ -153,58 +117,17 @@ def _need(ctx: VerifyContext, key: str, step: str) -> Any:
     return ctx.scratch[key]
 
 
-# -- glance, placement, neutron ------------------------------------------------
+# -- placement, neutron --------------------------------------------------------
 
 
-def check_glance_image_roundtrip(ctx: VerifyContext) -> str:
-    conn = ctx.admin()
-    blob = os.urandom(BLOB_BYTES)
-    want = hashlib.sha512(blob).hexdigest()
-    name = f"{PREFIX}-blob"
-    for old in conn.image.images(name=name):
-        conn.image.delete_image(old)
-    image = conn.image.create_image(
-        name=name, data=blob, disk_format="raw", container_format="bare", wait=True
-    )
-    try:
-        image = conn.image.get_image(image)
-        if image.status != "active":
-            raise CheckFailed(f"uploaded image is {image.status}, not active — see glance-api.log")
-        if image.hash_value and image.hash_value != want:
-            raise CheckFailed("glance's os_hash_value differs from the uploaded data's sha512")
-        response = conn.image.download_image(image, stream=True)
-        got = sha512_of(response.iter_content(chunk_size=1 << 20))
-        if got != want:
-            raise CheckFailed("downloaded data differs from the uploaded data (sha512)")
-    finally:
-        conn.image.delete_image(image, ignore_missing=True)
-    return f"uploaded and downloaded {BLOB_BYTES >> 20} MiB, sha512 and os_hash_value match"
-
-
-def check_glance_metadefs(ctx: VerifyContext) -> str:
-    conn = ctx.admin()
-    namespaces = [ns.to_dict() for ns in conn.image.metadef_namespaces()]
-    problems = metadef_problems(namespaces)
-    if problems:
-        raise CheckFailed(
-            f"{'; '.join(problems)} ({len(namespaces)} namespaces listed) — "
-            "the glance role loads them with glance-manage db load_metadefs; "
-            "re-run deploy --services glance"
-        )
-    types = {t.name for t in conn.image.metadef_resource_types()}
-    associated = sum(1 for ns in namespaces if ns.get("resource_type_associations"))
-    return (
-        f"{len(namespaces)} namespaces ({associated} with resource types), "
-        f"{len(types)} resource types; {', '.join(METADEF_NAMESPACES)} present"
-    )
-
-
+@check("placement_api")
 def check_placement_api(ctx: VerifyContext) -> str:
     providers = list(ctx.admin().placement.resource_providers())
     names = sorted(p.name for p in providers)
     return f"{len(providers)} resource provider(s)" + (f": {', '.join(names)}" if names else "")
 
 
+@check("neutron_agents")
 def check_neutron_agents(ctx: VerifyContext) -> str:
     agents = [a.to_dict() for a in ctx.admin().network.agents()]
     # ML2/OVN reports every chassis as binary ovn-controller (agent type "OVN
@@ -225,9 +148,10 @@ def check_neutron_agents(ctx: VerifyContext) -> str:
     )
 
 
-# -- nova -------------------------------------------------------------------------
+# -- nova ----------------------------------------------------------------------
 
 
+@check("nova_services")
 def check_nova_services(ctx: VerifyContext) -> str:
     services = list(ctx.admin().compute.services())
     up = {(s.binary, s.host) for s in services if s.state == "up" and s.status == "enabled"}
@@ -245,6 +169,7 @@ def check_nova_services(ctx: VerifyContext) -> str:
     return f"{len(wanted)} services up: " + ", ".join(sorted({b for b, _ in wanted}))
 
 
+@check("nova_hypervisors")
 def check_nova_hypervisors(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     computes = _hosts(ctx, "nova", "nova_compute")
@@ -301,6 +226,7 @@ def _cleanup(ctx: VerifyContext) -> list[str]:
     return removed
 
 
+@check("compute_network")
 def check_compute_network(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     ctx.scratch.clear()
@@ -341,8 +267,6 @@ def check_compute_network(ctx: VerifyContext) -> str:
 
 def _ensure_test_images(conn: Any) -> str:
     """The test image in Glance (kernel, ramdisk and boot disk), uploaded when changed."""
-    from osdeploy.testimage import GLANCE_FORMATS, build_test_image, glance_properties
-
     built = build_test_image()
     kernel = _upload_once(conn, IMAGE_NAMES["kernel"], built.kernel, GLANCE_FORMATS["kernel"], {})
     ramdisk = _upload_once(conn, IMAGE_NAMES["ramdisk"], built.initrd, GLANCE_FORMATS["initrd"], {})
@@ -351,7 +275,7 @@ def _ensure_test_images(conn: Any) -> str:
 
 
 def _upload_once(conn: Any, name: str, path: Path, fmt: str, properties: dict[str, str]) -> str:
-    want = sha512_of([path.read_bytes()])
+    want = hashlib.sha512(path.read_bytes()).hexdigest()
     for image in conn.image.images(name=name):
         # kernel_id, ramdisk_id, os_command_line are attributes of the sdk's
         # Image; other properties land in .properties.
@@ -374,7 +298,7 @@ def _upload_once(conn: Any, name: str, path: Path, fmt: str, properties: dict[st
     return str(image.id)
 
 
-@one_attempt
+@check("compute_servers", one_attempt=True)
 def check_compute_servers(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     network = _need(ctx, "network", "compute_network")
@@ -428,9 +352,8 @@ def _console(conn: Any, server: Any) -> str:
     return str(conn.compute.get_server_console_output(server).get("output") or "")
 
 
+@check("compute_console")
 def check_compute_console(ctx: VerifyContext) -> str:
-    from osdeploy.testimage import MARKER_UP
-
     conn = ctx.admin()
     servers = _need(ctx, "servers", "compute_servers")
     for host, server in servers.items():
@@ -449,9 +372,8 @@ def check_compute_console(ctx: VerifyContext) -> str:
     return f"{len(servers)} consoles show {MARKER_UP!r} with the address Neutron gave"
 
 
+@check("compute_cross_host_ping")
 def check_compute_cross_host_ping(ctx: VerifyContext) -> str:
-    from osdeploy.testimage import PING_PREFIX
-
     conn = ctx.admin()
     servers = _need(ctx, "servers", "compute_servers")
     addresses = ctx.scratch["addresses"]
@@ -501,7 +423,7 @@ def _ping_from_network_host(ctx: VerifyContext, address: str, what: str) -> str:
     return gateways[0]
 
 
-@one_attempt
+@check("compute_floating_ip", one_attempt=True)
 def check_compute_floating_ip(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     servers = _need(ctx, "servers", "compute_servers")
@@ -517,7 +439,7 @@ def check_compute_floating_ip(ctx: VerifyContext) -> str:
     return f"floating IP {address} (server on {host}) answers ping from {gateway}"
 
 
-@one_attempt
+@check("compute_live_migration", one_attempt=True)
 def check_compute_live_migration(ctx: VerifyContext) -> str:
     """Live-migrate the server with the floating IP to the next compute host
     (block migration: no shared storage); it must land there and still answer."""
@@ -557,7 +479,7 @@ def check_compute_live_migration(ctx: VerifyContext) -> str:
     )
 
 
-@one_attempt
+@check("compute_lifecycle", one_attempt=True)
 def check_compute_lifecycle(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     steps: list[str] = []
@@ -596,20 +518,3 @@ def check_compute_lifecycle(ctx: VerifyContext) -> str:
         raise CheckFailed(f"left behind after delete: {', '.join(left)} ({exc})") from None
     steps.append(f"deleted {len(removed)} resources; no servers, ports or libvirt domains left")
     return "; ".join(steps)
-
-
-COMPUTE_CHECKS: dict[str, Check] = {
-    "glance_image_roundtrip": check_glance_image_roundtrip,
-    "glance_metadefs": check_glance_metadefs,
-    "placement_api": check_placement_api,
-    "neutron_agents": check_neutron_agents,
-    "nova_services": check_nova_services,
-    "nova_hypervisors": check_nova_hypervisors,
-    "compute_network": check_compute_network,
-    "compute_servers": check_compute_servers,
-    "compute_console": check_compute_console,
-    "compute_cross_host_ping": check_compute_cross_host_ping,
-    "compute_floating_ip": check_compute_floating_ip,
-    "compute_live_migration": check_compute_live_migration,
-    "compute_lifecycle": check_compute_lifecycle,
-}

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from osdeploy.remote import connect, key_path, run
+
 if TYPE_CHECKING:
     import paramiko
 
@@ -41,8 +43,6 @@ if TYPE_CHECKING:
     from osdeploy.plan import Plan
 
 GIB = 1024**3
-SSH_TIMEOUT = 10.0
-COMMAND_TIMEOUT = 20.0
 MAX_CLOCK_SKEW = 5.0
 MAX_PARALLEL = 32
 SUPPORTED_OS = ("debian", "13")
@@ -255,12 +255,7 @@ def summary_line(total: int, failed_hosts: int) -> str:
     return f"precheck: {total - failed_hosts} of {total} hosts ok"
 
 
-# -- SSH edge ---------------------------------------------------------------------
-
-
-def key_path(config: Config) -> Path:
-    key = Path(config.ssh.key)
-    return key if key.is_absolute() else config.path.parent / key
+# -- SSH edge (osdeploy.remote logs in and runs the commands) ---------------------
 
 
 def ssh_failure(host: Host, ssh: SshSettings, key: Path, exc: BaseException) -> Finding:
@@ -295,52 +290,13 @@ def ssh_failure(host: Host, ssh: SshSettings, key: Path, exc: BaseException) -> 
     return Finding(host.name, host.address, what, fix)
 
 
-def _connect(host: Host, ssh: SshSettings, key: Path) -> paramiko.SSHClient:
-    import paramiko
-
-    client = paramiko.SSHClient()
-    if ssh.host_key_checking:
-        client.load_system_host_keys()
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    else:
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 (ssh.host_key_checking: false)
-    client.connect(
-        host.address,
-        port=ssh.port,
-        username=ssh.user,
-        key_filename=str(key),
-        look_for_keys=False,
-        allow_agent=True,
-        timeout=SSH_TIMEOUT,
-        banner_timeout=SSH_TIMEOUT,
-        auth_timeout=SSH_TIMEOUT,
-    )
-    return client
-
-
-def _run(client: paramiko.SSHClient, command: str) -> tuple[int, str, str]:
-    _stdin, stdout, stderr = client.exec_command(command, timeout=COMMAND_TIMEOUT, environment=None)
-    out = stdout.read().decode("utf-8", errors="replace")
-    err = stderr.read().decode("utf-8", errors="replace")
-    return stdout.channel.recv_exit_status(), out, err
-
-
-def run_on_host(config: Config, name: str, command: str) -> tuple[int, str, str]:
-    """Run a shell command on a configured host over SSH: (exit code, stdout, stderr)."""
-    client = _connect(config.host(name), config.ssh, key_path(config))
-    try:
-        return _run(client, command)
-    finally:
-        client.close()
-
-
 def gather(client: paramiko.SSHClient, name: str) -> HostFacts:
     """Read-only commands on a logged-in host."""
 
     def out(command: str) -> str:
-        return _run(client, command)[1]
+        return run(client, command)[1]
 
-    sudo_rc, _, sudo_err = _run(client, "sudo -n true")
+    sudo_rc, _, sudo_err = run(client, "sudo -n true")
     before = time.time()
     remote = out("date +%s").strip()
     after = time.time()
@@ -361,7 +317,7 @@ def gather(client: paramiko.SSHClient, name: str) -> HostFacts:
 def check_host(config: Config, host: Host) -> list[Finding]:
     key = key_path(config)
     try:
-        client = _connect(host, config.ssh, key)
+        client = connect(host, config.ssh, key)
     except Exception as exc:
         return [ssh_failure(host, config.ssh, key, exc)]
     try:

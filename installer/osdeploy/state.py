@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from osdeploy.fileio import write_atomic
 from osdeploy.plan import Plan
-from osdeploy.secrets import write_atomic
 
 STATE_NAME = "deployed.yml"
 HEADER = "# written by osdeploy deploy: services and the hosts they were deployed on\n"

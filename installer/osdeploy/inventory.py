@@ -14,8 +14,9 @@ from osdeploy import PROJECT_ROOT
 from osdeploy.catalog import HOST_ROLES, Catalog
 from osdeploy.config import Config, Host, SshSettings
 from osdeploy.errors import OsdeployError
+from osdeploy.fileio import write_atomic
 from osdeploy.plan import Plan
-from osdeploy.secrets import PASSWORDS_NAME, write_atomic
+from osdeploy.secrets import PASSWORDS_NAME
 from osdeploy.wiring import render_wiring
 
 HOSTS_FILE = "inventory/hosts.yml"

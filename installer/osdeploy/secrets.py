@@ -1,16 +1,15 @@
 """``passwords.yml``: generated once, mode 0600, new names added, existing values never changed."""
 
-import os
 import secrets
 import stat
 import string
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
 
 from osdeploy.errors import OsdeployError
+from osdeploy.fileio import write_atomic
 
 PASSWORDS_NAME = "passwords.yml"
 PASSWORD_LENGTH = 32
@@ -70,23 +69,3 @@ def _read(path: Path) -> dict[str, str]:
     ):
         raise OsdeployError(f"{path} must map names to string values; fix or restore the file")
     return data
-
-
-def write_atomic(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename.
-
-    The file has ``mode`` from its first byte (the temporary file starts as 0600),
-    and readers never see a half-written file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,65 +1,33 @@
 """Credentials files for the admin user: admin-openrc.sh and clouds.yaml.
 
 Both hold the admin password, so they are written with mode 0600, atomically
-(temporary file + rename), and byte-identical for the same input.
-`cloud_settings` is also what `osdeploy.verify` connects with, so the files
-and the checks always agree.
+(temporary file + rename), and byte-identical for the same input. What they
+say comes from `osdeploy.cloud.cloud_settings`, which `osdeploy.verify`
+connects with too, so the files and the checks always agree.
 """
 
 from __future__ import annotations
 
-import os
 import shlex
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
 from osdeploy.catalog import Catalog, load_catalog
+from osdeploy.cloud import CloudSettings, cloud_settings
 from osdeploy.errors import OsdeployError
+from osdeploy.fileio import write_atomic
 from osdeploy.secrets import load_passwords
-from osdeploy.wiring import format_host
 
 if TYPE_CHECKING:
     from osdeploy.config import Config
     from osdeploy.plan import Plan
 
 CLOUD_NAME = "osdeploy"
-REGION_NAME = "RegionOne"
-DEFAULT_DOMAIN = "Default"
-KEYSTONE_PUBLIC_PORT = 5000
 ADMIN_PASSWORD_KEY = "keystone_admin_password"  # noqa: S105 (a key name in passwords.yml)
 OPENRC_NAME = "admin-openrc.sh"
 CLOUDS_YAML_NAME = "clouds.yaml"
-
-
-@dataclass(frozen=True)
-class CloudSettings:
-    """Where and as whom to authenticate (everything but the password)."""
-
-    auth_url: str
-    username: str = "admin"
-    project_name: str = "admin"
-    user_domain_name: str = DEFAULT_DOMAIN
-    project_domain_name: str = DEFAULT_DOMAIN
-    region_name: str = REGION_NAME
-    interface: str = "public"
-
-
-def keystone_port(catalog: Catalog) -> int:
-    """Keystone's public port from the catalog (ports.public), else 5000."""
-    if "keystone" not in catalog:
-        return KEYSTONE_PUBLIC_PORT
-    return int(catalog["keystone"].ports.get("public", KEYSTONE_PUBLIC_PORT))
-
-
-def cloud_settings(config: Config, catalog: Catalog, username: str = "admin") -> CloudSettings:
-    """Admin (or another user of the same name as its project) on the public endpoint."""
-    port = keystone_port(catalog)
-    auth_url = f"http://{format_host(config.public_address)}:{port}/v3"
-    return CloudSettings(auth_url=auth_url, username=username, project_name=username)
 
 
 def render_openrc(settings: CloudSettings, password: str) -> str:
@@ -113,22 +81,6 @@ def render_clouds_yaml(settings: CloudSettings, password: str, cloud: str = CLOU
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
-def write_private(path: Path, content: str) -> None:
-    """Write a 0600 file atomically: never a half-written or world-readable moment."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def admin_password(deploy_dir: Path) -> str:
     password = load_passwords(deploy_dir).get(ADMIN_PASSWORD_KEY)
     if not password:
@@ -156,5 +108,5 @@ def write_openrc(
         (deploy_dir / CLOUDS_YAML_NAME, render_clouds_yaml(settings, password)),
     ]
     for path, content in files:
-        write_private(path, content)
+        write_atomic(path, content, 0o600)
     return [path for path, _ in files]

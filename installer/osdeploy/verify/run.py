@@ -1,0 +1,62 @@
+"""`osdeploy verify`: the planned services' checks, in plan order, one line each.
+
+The catalog lists, per service, the names of its checks (`verify:`);
+`run_verify` runs those of the planned services in plan order, prints one
+line per check, then `verify: N passed, M failed`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from osdeploy.catalog import Catalog, load_catalog
+from osdeploy.cloud import cloud_settings
+from osdeploy.secrets import load_passwords
+from osdeploy.verify.core import (
+    CheckResult,
+    VerifyContext,
+    format_result,
+    format_totals,
+    run_check,
+)
+
+if TYPE_CHECKING:
+    from osdeploy.config import Config
+    from osdeploy.plan import Plan
+
+
+def check_names(plan: Plan, catalog: Catalog) -> list[str]:
+    """The catalog's checks of the planned services, in plan order, each once."""
+    names: list[str] = []
+    for service in plan.services:
+        for name in catalog[service.name].verify:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def run_verify(deploy_dir: Path, config: Config, plan: Plan, catalog: Catalog | None = None) -> int:
+    """Run the planned services' checks; 0 when all pass, else 1."""
+    catalog = catalog if catalog is not None else load_catalog()
+    names = check_names(plan, catalog)
+    ctx = VerifyContext(
+        deploy_dir=deploy_dir,
+        config=config,
+        plan=plan,
+        catalog=catalog,
+        passwords=load_passwords(deploy_dir),
+        settings=cloud_settings(config, catalog),
+    )
+    width = max((len(n) for n in names), default=0)
+    results: list[CheckResult] = []
+    try:
+        for name in names:
+            result = run_check(name, ctx)
+            results.append(result)
+            print(format_result(result, width), flush=True)
+    finally:
+        if ctx._admin is not None:
+            ctx._admin.close()
+    print(format_totals(results), flush=True)
+    return 0 if all(r.ok for r in results) else 1
