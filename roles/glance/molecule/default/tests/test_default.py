@@ -97,10 +97,12 @@ def test_metadata_definitions_loaded(host):
     listed = _openstack(host, "image metadef namespace list")
     names = {n["namespace"] for n in listed}
     assert len(names) == int(shipped), names
+    # CommonImageProperties ships with no resource type association.
+    assert "OS::Glance::CommonImageProperties" in names
     for name, resource_type in (
         ("OS::Compute::Hypervisor", "OS::Glance::Image"),
-        ("OS::Glance::CommonImageProperties", "OS::Glance::Image"),
         ("OS::Compute::Libvirt", "OS::Nova::Flavor"),
+        ("OS::OperatingSystem", "OS::Glance::Image"),
     ):
         assert name in names
         shown = _openstack(host, f"image metadef namespace show {name}")
