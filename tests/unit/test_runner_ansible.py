@@ -139,6 +139,11 @@ def test_failed_run(project: Path, deploy_dir: Path, capsys: pytest.CaptureFixtu
     assert {e["msg"] for e in hidden} == {"output hidden (no_log)"}
     rescued = [e for e in events if e["event"] == "runner_failed" and e.get("rescued")]
     assert {e["host"] for e in rescued} == {"h1", "h2"}
+    results = [e for e in events if e["event"].startswith("runner_")]
+    # every host's result says how long that host spent on the task (loops included)
+    assert all(e["duration"] >= 0 for e in results)
+    loop = [e for e in results if e["task"] == "Loop with a secret item under no_log"]
+    assert sorted(e["host"] for e in loop) == ["h1", "h2"]
     starts = [e for e in events if e["event"] == "task_start"]
     assert all(set(e) == {"event", "time", "name", "role", "play", "handler"} for e in starts)
     assert starts[0]["role"] == "demo"
