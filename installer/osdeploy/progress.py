@@ -439,8 +439,28 @@ def make_display(console: Console) -> Display:
     return LiveDisplay(console) if console.is_terminal else PlainDisplay(console)
 
 
+def slowest_table(timings: Iterable[TaskTime]) -> Table:
+    """Rank, time, host, "role : task" and play of each of the slowest task results."""
+    table = Table(title="slowest tasks", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("host")
+    table.add_column("role : task")
+    table.add_column("play")
+    for rank, timing in enumerate(timings, start=1):
+        # Text: task and play names are the playbooks' words, never rich markup
+        table.add_row(
+            str(rank),
+            format_seconds(timing.seconds),
+            Text(timing.host),
+            Text(task_label(timing.role, timing.task)),
+            Text(timing.play),
+        )
+    return table
+
+
 def print_summary(console: Console, summary: Summary) -> None:
-    """The end-of-run report: hosts, role times, total, failures, log path."""
+    """The end-of-run report: hosts, role times, slowest tasks, total, failures, log path."""
     hosts = Table(title="hosts", title_justify="left")
     hosts.add_column("host")
     for name in HOST_COUNTERS:
@@ -459,6 +479,8 @@ def print_summary(console: Console, summary: Summary) -> None:
         for role, secs in summary.roles.items():
             roles.add_row(role, str(summary.changed.get(role, 0)), format_seconds(secs))
         console.print(roles)
+    if summary.slowest:
+        console.print(slowest_table(summary.slowest))
     for failure in summary.failures:
         where = task_label(failure.role, failure.task)
         console.print(

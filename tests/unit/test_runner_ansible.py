@@ -151,8 +151,10 @@ def test_failed_run(project: Path, deploy_dir: Path, capsys: pytest.CaptureFixtu
     # summary on stdout: table, the real failure with its message, the log path
     assert "FAILED: h1: Fail for real" in out
     assert "boom" in out
-    assert "Fail inside a block" not in out  # rescued: not a failure
+    # rescued: not a failure (the slowest-tasks table may still name it)
+    assert "FAILED: h1: demo : Fail inside a block" not in out
     assert str(log) in out
+    assert "slowest tasks" in out
     # not a TTY: one plain line per play and role on stderr
     assert "osdeploy: play: Test play" in err
     assert "osdeploy: role: demo (Test play)" in err
@@ -172,6 +174,10 @@ def test_json_success(project: Path, deploy_dir: Path, capsys: pytest.CaptureFix
     # play-level tasks after the role are booked to it
     assert set(data["roles"]) == {"demo"}
     assert data["total_seconds"] > 0
+    assert {entry["host"] for entry in data["slowest"]} == {"h1", "h2"}
+    assert all(
+        set(entry) == {"host", "role", "task", "play", "seconds"} for entry in data["slowest"]
+    )
     log, _events = _run_files(deploy_dir)
     assert data["log"] == str(log)
     assert "fail_now" not in log.read_text(encoding="utf-8").splitlines()[0]

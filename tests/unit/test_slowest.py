@@ -1,10 +1,15 @@
-"""The slowest tasks of a run: folded from the events, in the summary and its JSON."""
+"""The slowest tasks of a run: folded from the events, in the summary, its table and JSON."""
 
+import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from osdeploy.progress import SLOWEST_COUNT, TaskTime, slowest, summarize
+import pytest
+from rich.console import Console
+
+from osdeploy.progress import SLOWEST_COUNT, TaskTime, print_summary, slowest, summarize
 from osdeploy.runner import load_events
 
 #: A real cold deploy of the three-host lab (ctl1, cmp1, cmp2), trimmed to some of its
@@ -136,6 +141,37 @@ def test_json_names_host_role_task_play_and_seconds() -> None:
         }
     ]
     assert summarize([]).to_json()["slowest"] == []
+
+
+def _printed(console: Console) -> str:
+    summary = summarize(load_events(REAL_EVENTS), log="/srv/lab/logs/deploy.log")
+    print_summary(console, summary)
+    file = console.file
+    assert isinstance(file, io.StringIO)
+    return file.getvalue()
+
+
+def test_the_table_is_plain_text_when_not_on_a_terminal() -> None:
+    text = _printed(Console(file=io.StringIO(), width=120, force_terminal=False))
+    assert "\x1b" not in text
+    lines = [line.rstrip() for line in text.splitlines()]
+    heads = [lines.index(title) for title in ("per role", "slowest tasks")]
+    assert heads == sorted(heads)  # after the per-role times
+    assert text.index("slowest tasks") < text.index("total time")
+    row = next(line for line in lines if line.startswith("│  1 │"))
+    assert "common : Install the packages" in row
+    assert "OVN metadata agents" in row
+
+
+def test_on_a_terminal_the_rows_carry_no_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only rich's own header bold and title italic: nothing for NO_COLOR to strip."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    text = _printed(Console(file=io.StringIO(), width=120, force_terminal=True))
+    table = text[text.index("slowest tasks") : text.index("total time")]
+    rows = [line for line in table.splitlines() if line.startswith("│")]
+    assert len([row for row in rows if re.match(r"│ +\d+ │", row)]) == SLOWEST_COUNT
+    assert not any("\x1b" in row for row in rows)
+    assert set(re.findall(r"\x1b\[[0-9;]*m", table)) <= {"\x1b[0m", "\x1b[1m", "\x1b[3m"}
 
 
 def test_a_real_run_names_its_slowest_tasks() -> None:
