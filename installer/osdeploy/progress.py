@@ -217,18 +217,12 @@ class Progress:
 
     def _apply_result(self, status: str, event: Mapping[str, Any]) -> None:
         host = str(event.get("host", "?"))
+        task = str(event.get("task", ""))
+        role = str(event.get("role", ""))
         counts = self.counts.setdefault(host, _empty_counts())
         seconds = self._result_seconds(event) if status != "skipped" else None
         if seconds is not None:
-            self.timings.append(
-                TaskTime(
-                    host=host,
-                    role=str(event.get("role", "")),
-                    task=str(event.get("task", "")),
-                    play=self.play,
-                    seconds=seconds,
-                )
-            )
+            self.timings.append(TaskTime(host, role, task, self.play, seconds))
         if status in ("ok", "changed"):
             counts["ok"] += 1
             if status == "changed":
@@ -252,8 +246,8 @@ class Progress:
             self.failures.append(
                 Failure(
                     host=host,
-                    task=str(event.get("task", "")),
-                    role=str(event.get("role", "")),
+                    task=task,
+                    role=role,
                     play=self.play,
                     kind=status,
                     msg=str(event.get("msg", "")),

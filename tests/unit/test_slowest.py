@@ -30,13 +30,14 @@ def result(kind: str, t: float, host: str, task: str, **fields: Any) -> dict[str
     return ev(f"runner_{kind}", t, host=host, task=task, role="r", changed=False, **fields)
 
 
-def entries(summary_slowest: tuple[TaskTime, ...]) -> list[tuple[str, str, float]]:
-    return [(t.task, t.host, round(t.seconds, 3)) for t in summary_slowest]
+def slowest_of(*events: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(task, host, seconds) of the slowest results of one play "p" made of `events`."""
+    summary = summarize([ev("play_start", 0.0, name="p"), *events])
+    return [(t.task, t.host, round(t.seconds, 3)) for t in summary.slowest]
 
 
 def test_longest_first_one_entry_per_host() -> None:
-    events = [
-        ev("play_start", 0.0, name="p"),
+    assert slowest_of(
         *one_task(
             "install",
             0.0,
@@ -45,17 +46,32 @@ def test_longest_first_one_entry_per_host() -> None:
             result("changed", 7.0, "h3", "install", duration=7.0),
         ),
         *one_task("configure", 9.0, result("ok", 17.0, "h1", "configure", duration=8.0)),
-    ]
-    summary = summarize(events)
-    assert entries(summary.slowest) == [
+    ) == [
         ("install", "h2", 9.0),
         ("configure", "h1", 8.0),
         ("install", "h3", 7.0),
         ("install", "h1", 5.0),
     ]
-    assert summary.slowest[0] == TaskTime(
-        host="h2", role="r", task="install", play="p", seconds=9.0
-    )
+
+
+def test_an_entry_names_host_role_task_and_play() -> None:
+    events = [
+        ev("play_start", 0.0, name="Deploy Keystone"),
+        ev("task_start", 0.0, name="Install", role="common", play="Deploy Keystone"),
+        ev("runner_changed", 61.0, host="ctl1", task="Install", role="common", duration=61.04),
+    ]
+    summary = summarize(events)
+    assert summary.slowest == (TaskTime("ctl1", "common", "Install", "Deploy Keystone", 61.04),)
+    assert json.loads(json.dumps(summary.to_json()))["slowest"] == [
+        {
+            "host": "ctl1",
+            "role": "common",
+            "task": "Install",
+            "play": "Deploy Keystone",
+            "seconds": 61.0,
+        }
+    ]
+    assert summarize([]).to_json()["slowest"] == []
 
 
 def test_only_the_ten_longest_and_ties_stay_in_run_order() -> None:
@@ -67,40 +83,30 @@ def test_only_the_ten_longest_and_ties_stay_in_run_order() -> None:
 
 
 def test_skipped_results_do_not_count() -> None:
-    events = [
-        ev("play_start", 0.0, name="p"),
+    assert slowest_of(
         *one_task(
             "maybe",
             0.0,
             result("skipped", 50.0, "h1", "maybe", duration=50.0),
             result("ok", 1.0, "h2", "maybe", duration=1.0),
-        ),
-    ]
-    assert entries(summarize(events).slowest) == [("maybe", "h2", 1.0)]
+        )
+    ) == [("maybe", "h2", 1.0)]
 
 
 def test_failed_ignored_and_unreachable_results_count() -> None:
-    events = [
-        ev("play_start", 0.0, name="p"),
+    assert slowest_of(
         *one_task(
             "sync db",
             0.0,
             result("failed", 4.0, "h1", "sync db", duration=4.0, ignored=False, msg="x"),
             result("failed", 3.0, "h2", "sync db", duration=3.0, ignored=True, msg="x"),
             result("unreachable", 30.0, "h3", "sync db", duration=30.0, msg="timeout"),
-        ),
-    ]
-    summary = summarize(events)
-    assert entries(summary.slowest) == [
-        ("sync db", "h3", 30.0),
-        ("sync db", "h1", 4.0),
-        ("sync db", "h2", 3.0),
-    ]
+        )
+    ) == [("sync db", "h3", 30.0), ("sync db", "h1", 4.0), ("sync db", "h2", 3.0)]
 
 
 def test_old_files_without_duration_use_the_time_since_task_start() -> None:
-    events = [
-        ev("play_start", 10.0, name="p"),
+    assert slowest_of(
         *one_task(
             "install",
             10.0,
@@ -108,39 +114,13 @@ def test_old_files_without_duration_use_the_time_since_task_start() -> None:
             result("changed", 16.0, "h2", "install", duration=2.0),  # the field wins
         ),
         *one_task("next", 16.0, result("ok", 16.25, "h1", "next")),
-    ]
-    assert entries(summarize(events).slowest) == [
-        ("install", "h1", 2.5),
-        ("install", "h2", 2.0),
-        ("next", "h1", 0.25),
-    ]
+    ) == [("install", "h1", 2.5), ("install", "h2", 2.0), ("next", "h1", 0.25)]
 
 
 def test_a_broken_duration_falls_back_too() -> None:
-    events = [
-        ev("play_start", 0.0, name="p"),
-        *one_task("t", 0.0, result("ok", 3.0, "h1", "t", duration="soon")),
+    assert slowest_of(*one_task("t", 0.0, result("ok", 3.0, "h1", "t", duration="soon"))) == [
+        ("t", "h1", 3.0)
     ]
-    assert entries(summarize(events).slowest) == [("t", "h1", 3.0)]
-
-
-def test_json_names_host_role_task_play_and_seconds() -> None:
-    events = [
-        ev("play_start", 0.0, name="Deploy Keystone"),
-        ev("task_start", 0.0, name="Install", role="common", play="Deploy Keystone"),
-        ev("runner_changed", 61.0, host="ctl1", task="Install", role="common", duration=61.04),
-    ]
-    data = json.loads(json.dumps(summarize(events).to_json()))
-    assert data["slowest"] == [
-        {
-            "host": "ctl1",
-            "role": "common",
-            "task": "Install",
-            "play": "Deploy Keystone",
-            "seconds": 61.0,
-        }
-    ]
-    assert summarize([]).to_json()["slowest"] == []
 
 
 def _printed(console: Console) -> str:
