@@ -24,6 +24,8 @@ HOST_COUNTERS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued",
 #: Lines and characters of a failure message shown on the console (the log has all).
 MSG_MAX_LINES = 20
 MSG_MAX_CHARS = 2000
+#: How many of the run's longest task results the summary names.
+SLOWEST_COUNT = 10
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,17 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class TaskTime:
+    """The seconds one host spent on one task (a looped task: all its items)."""
+
+    host: str
+    role: str
+    task: str
+    play: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Summary:
     hosts: dict[str, dict[str, int]]
     roles: dict[str, float]
@@ -45,6 +58,8 @@ class Summary:
     log: str = ""
     #: Changed task results per role (booked like time: to the play's first role).
     changed: dict[str, int] = field(default_factory=dict)
+    #: The run's longest task results, longest first (see `slowest`).
+    slowest: tuple[TaskTime, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -69,6 +84,16 @@ class Summary:
                 }
                 for f in self.failures
             ],
+            "slowest": [
+                {
+                    "host": t.host,
+                    "role": t.role,
+                    "task": t.task,
+                    "play": t.play,
+                    "seconds": round(t.seconds, 1),
+                }
+                for t in self.slowest
+            ],
             "log": self.log,
         }
 
@@ -80,6 +105,16 @@ def _empty_counts() -> dict[str, int]:
 def role_key(role: str, play: str) -> str:
     """Where a task's time is booked: its role, else its play ("play: <name>")."""
     return role or f"play: {play or '?'}"
+
+
+def task_label(role: str, task: str) -> str:
+    """A task as ansible names it: "role : task", or the task alone outside a role."""
+    return f"{role} : {task}" if role else task
+
+
+def slowest(timings: Iterable[TaskTime], count: int = SLOWEST_COUNT) -> tuple[TaskTime, ...]:
+    """The `count` longest task results, longest first; equal times stay in run order."""
+    return tuple(sorted(timings, key=lambda t: -t.seconds)[:count])
 
 
 @dataclass
@@ -101,6 +136,8 @@ class Progress:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     stats: dict[str, dict[str, int]] | None = None
     failures: list[Failure] = field(default_factory=list)
+    #: Every host's time on every task it ran (skipped results left out), in run order.
+    timings: list[TaskTime] = field(default_factory=list)
 
     @property
     def tasks_done(self) -> int:
@@ -166,9 +203,26 @@ class Progress:
                 }
         return line
 
+    def _result_seconds(self, event: Mapping[str, Any]) -> float | None:
+        """The host's own time on the task ("duration"); in files from before that
+        field, the time since the task started (the same under the linear strategy
+        when every host has a fork)."""
+        duration = event.get("duration")
+        if isinstance(duration, int | float) and not isinstance(duration, bool):
+            return max(float(duration), 0.0)
+        now = float(event.get("time", 0.0) or 0.0)
+        if self._task_started_at is None or not now:
+            return None
+        return max(now - self._task_started_at, 0.0)
+
     def _apply_result(self, status: str, event: Mapping[str, Any]) -> None:
         host = str(event.get("host", "?"))
+        task = str(event.get("task", ""))
+        role = str(event.get("role", ""))
         counts = self.counts.setdefault(host, _empty_counts())
+        seconds = self._result_seconds(event) if status != "skipped" else None
+        if seconds is not None:
+            self.timings.append(TaskTime(host, role, task, self.play, seconds))
         if status in ("ok", "changed"):
             counts["ok"] += 1
             if status == "changed":
@@ -192,8 +246,8 @@ class Progress:
             self.failures.append(
                 Failure(
                     host=host,
-                    task=str(event.get("task", "")),
-                    role=str(event.get("role", "")),
+                    task=task,
+                    role=role,
                     play=self.play,
                     kind=status,
                     msg=str(event.get("msg", "")),
@@ -225,6 +279,7 @@ class Progress:
             failures=tuple(failures),
             log=log,
             changed=dict(self.changed),
+            slowest=slowest(self.timings),
         )
 
 
@@ -378,8 +433,28 @@ def make_display(console: Console) -> Display:
     return LiveDisplay(console) if console.is_terminal else PlainDisplay(console)
 
 
+def slowest_table(timings: Iterable[TaskTime]) -> Table:
+    """Rank, time, host, "role : task" and play of each of the slowest task results."""
+    table = Table(title="slowest tasks", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("host")
+    table.add_column("role : task")
+    table.add_column("play")
+    for rank, timing in enumerate(timings, start=1):
+        # Text: task and play names are the playbooks' words, never rich markup
+        table.add_row(
+            str(rank),
+            format_seconds(timing.seconds),
+            Text(timing.host),
+            Text(task_label(timing.role, timing.task)),
+            Text(timing.play),
+        )
+    return table
+
+
 def print_summary(console: Console, summary: Summary) -> None:
-    """The end-of-run report: hosts, role times, total, failures, log path."""
+    """The end-of-run report: hosts, role times, slowest tasks, total, failures, log path."""
     hosts = Table(title="hosts", title_justify="left")
     hosts.add_column("host")
     for name in HOST_COUNTERS:
@@ -398,8 +473,10 @@ def print_summary(console: Console, summary: Summary) -> None:
         for role, secs in summary.roles.items():
             roles.add_row(role, str(summary.changed.get(role, 0)), format_seconds(secs))
         console.print(roles)
+    if summary.slowest:
+        console.print(slowest_table(summary.slowest))
     for failure in summary.failures:
-        where = f"{failure.role} : {failure.task}" if failure.role else failure.task
+        where = task_label(failure.role, failure.task)
         console.print(
             Text(f"{failure.kind.upper()}: {failure.host}: {where}", style="bold red"),
             highlight=False,

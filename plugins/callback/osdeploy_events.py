@@ -10,16 +10,22 @@ object has "event" (the kind) and "time" (UNIX seconds). Kinds and fields:
   playbook_start  {playbook}
   play_start      {name}
   task_start      {name, role, play, handler}
-  runner_ok       {host, task, role, changed}        (ok, nothing changed)
-  runner_changed  {host, task, role, changed}
-  runner_skipped  {host, task, role, changed}
-  runner_failed   {host, task, role, changed, ignored, rescued, msg}
-  runner_unreachable {host, task, role, changed, msg}
+  runner_ok       {host, task, role, changed, duration}   (ok, nothing changed)
+  runner_changed  {host, task, role, changed, duration}
+  runner_skipped  {host, task, role, changed, duration}
+  runner_failed   {host, task, role, changed, duration, ignored, rescued, msg}
+  runner_unreachable {host, task, role, changed, duration, msg}
   stats           {hosts: {host: {ok, changed, failures, unreachable,
                                   skipped, rescued, ignored}}}
 
 "ignored" is true under ignore_errors; "rescued" is true when the task sits in
-a block with a rescue section (the run goes on). Task arguments are never
+a block with a rescue section (the run goes on). "duration" is the seconds
+from the moment a worker took the task up for that host to its result, so it
+is the host's own time even when forks make hosts wait for a worker: a looped
+task is one result per host, all its items included. It is absent where
+ansible gave a result without starting a worker (meta tasks) and in files
+written before it existed; readers then fall back to the time since the
+task's task_start. Task arguments are never
 written. Results of no_log tasks are never written either: their "msg" is
 only "output hidden (no_log)". Without
 OSDEPLOY_EVENTS set the plugin does nothing, so it is harmless in plain
@@ -118,6 +124,8 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         self._stream: Any = None
         self._play = ""
         self._path: str | None = None
+        #: When a worker took a task up for a host: (host, task uuid) -> monotonic seconds.
+        self._started: dict[tuple[str, str], float] = {}
 
     def set_options(
         self, task_keys: Any = None, var_options: Any = None, direct: Any = None
@@ -179,6 +187,10 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         return False
 
     @staticmethod
+    def _start_key(host: Any, task: Any) -> tuple[str, str]:
+        return str(host.get_name()), str(getattr(task, "_uuid", ""))
+
+    @staticmethod
     def _result_dict(result: Any) -> Any:
         data = getattr(result, "result", None)
         if data is None:
@@ -200,6 +212,9 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             "role": self._role_of(task),
             "changed": changed,
         }
+        started = self._started.pop(self._start_key(host, task), None)
+        if started is not None:
+            fields["duration"] = round(max(time.monotonic() - started, 0.0), 3)
         if event in ("runner_failed", "runner_unreachable"):
             fields["msg"] = _message(data)
         fields.update(extra)
@@ -212,6 +227,8 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
 
     def v2_playbook_on_play_start(self, play: Any) -> None:
         self._play = str(play.get_name()).strip()
+        # Includes start a worker but give no runner result: forget their starts.
+        self._started.clear()
         self._emit("play_start", name=self._play)
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: Any) -> None:
@@ -231,6 +248,9 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             play=self._play,
             handler=True,
         )
+
+    def v2_runner_on_start(self, host: Any, task: Any) -> None:
+        self._started[self._start_key(host, task)] = time.monotonic()
 
     def v2_runner_on_ok(self, result: Any) -> None:
         self._runner("runner_ok", result)

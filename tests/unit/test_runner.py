@@ -208,7 +208,15 @@ def test_summarize_counts_times_and_failures() -> None:
 
 def test_summary_json_shape() -> None:
     data = summarize(run_events(), log="/x.log").to_json()
-    assert set(data) == {"hosts", "roles", "changed", "total_seconds", "failures", "log"}
+    assert set(data) == {
+        "hosts",
+        "roles",
+        "changed",
+        "total_seconds",
+        "failures",
+        "slowest",
+        "log",
+    }
     assert data["log"] == "/x.log"
     assert data["failures"][0] == {
         "host": "ctl1",

@@ -139,6 +139,11 @@ def test_failed_run(project: Path, deploy_dir: Path, capsys: pytest.CaptureFixtu
     assert {e["msg"] for e in hidden} == {"output hidden (no_log)"}
     rescued = [e for e in events if e["event"] == "runner_failed" and e.get("rescued")]
     assert {e["host"] for e in rescued} == {"h1", "h2"}
+    results = [e for e in events if e["event"].startswith("runner_")]
+    # every host's result says how long that host spent on the task (loops included)
+    assert all(e["duration"] >= 0 for e in results)
+    loop = [e for e in results if e["task"] == "Loop with a secret item under no_log"]
+    assert sorted(e["host"] for e in loop) == ["h1", "h2"]
     starts = [e for e in events if e["event"] == "task_start"]
     assert all(set(e) == {"event", "time", "name", "role", "play", "handler"} for e in starts)
     assert starts[0]["role"] == "demo"
@@ -146,8 +151,10 @@ def test_failed_run(project: Path, deploy_dir: Path, capsys: pytest.CaptureFixtu
     # summary on stdout: table, the real failure with its message, the log path
     assert "FAILED: h1: Fail for real" in out
     assert "boom" in out
-    assert "Fail inside a block" not in out  # rescued: not a failure
+    # rescued: not a failure (the slowest-tasks table may still name it)
+    assert "FAILED: h1: demo : Fail inside a block" not in out
     assert str(log) in out
+    assert "slowest tasks" in out
     # not a TTY: one plain line per play and role on stderr
     assert "osdeploy: play: Test play" in err
     assert "osdeploy: role: demo (Test play)" in err
@@ -167,6 +174,10 @@ def test_json_success(project: Path, deploy_dir: Path, capsys: pytest.CaptureFix
     # play-level tasks after the role are booked to it
     assert set(data["roles"]) == {"demo"}
     assert data["total_seconds"] > 0
+    assert {entry["host"] for entry in data["slowest"]} == {"h1", "h2"}
+    assert all(
+        set(entry) == {"host", "role", "task", "play", "seconds"} for entry in data["slowest"]
+    )
     log, _events = _run_files(deploy_dir)
     assert data["log"] == str(log)
     assert "fail_now" not in log.read_text(encoding="utf-8").splitlines()[0]

@@ -119,3 +119,27 @@ def test_without_a_path_nothing_is_written(tmp_path: Path) -> None:
     cb._path = None
     cb.v2_runner_on_ok(_result(False, {}))
     assert cb._stream is None
+
+
+def test_result_carries_the_hosts_own_duration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cb, path = _callback(tmp_path)
+    clock = iter([100.0, 102.5])
+    monkeypatch.setattr(plugin.time, "monotonic", lambda: next(clock))
+    result = _result(False, {"changed": False})
+    cb.v2_runner_on_start(result.host, result.task)
+    cb.v2_runner_on_ok(result)
+    cb.v2_runner_on_ok(result)  # a second result without a start: no duration
+    cb._stream.close()
+    first, second = (json.loads(line) for line in path.read_text().splitlines())
+    assert first["duration"] == 2.5
+    assert "duration" not in second
+
+
+def test_a_new_play_forgets_starts_without_a_result(tmp_path: Path) -> None:
+    cb, _path = _callback(tmp_path)
+    result = _result(False, {})
+    cb.v2_runner_on_start(result.host, result.task)  # an include: no result follows
+    cb.v2_playbook_on_play_start(SimpleNamespace(get_name=lambda: "next play"))
+    assert cb._started == {}
