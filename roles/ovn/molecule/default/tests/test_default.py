@@ -87,6 +87,13 @@ def test_tunnel_address_moved_to_br_phy(host):
     assert "172.24.4.1/24" in host.check_output("ip -4 -o address show dev br-ex")
 
 
+def test_tunnel_address_keeps_its_mac(host):
+    """br-phy wears eth1's MAC: peers that learned it before the move still reach it."""
+    eth1 = host.file("/sys/class/net/eth1/address").content_string.strip()
+    assert host.file("/sys/class/net/br-phy/address").content_string.strip() == eth1
+    assert host.file("/proc/sys/net/ipv4/conf/br-phy/arp_notify").content_string.strip() == "1"
+
+
 def test_bridges_come_back_after_vswitchd_restart(host):
     """The userspace datapath recreates br-phy without its address on restart."""
     host.check_output("systemctl restart ovs-vswitchd")
