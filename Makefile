@@ -60,6 +60,7 @@ lint: deps
 	yamllint -s .
 	ansible-lint
 	python tools/role_readme.py --check
+	python tools/repeated_tasks.py
 
 unit: deps
 	pytest -q tests/unit
