@@ -44,6 +44,10 @@ options:
   domain: {type: str, default: Default, description: Domain of the user and project.}
   project: {type: str, default: service, description: Project the roles are granted on.}
   roles: {type: list, elements: str, default: [], description: Roles on the project.}
+  auth_url:
+    type: str
+    default: ""
+    description: Keystone URL (without /v3) the user's password is tried at; default the cloud's.
 """
 
 #: Actions, in the order they are applied.
@@ -182,7 +186,8 @@ def _read(conn: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
         if user is not None:
             state["user_exists"] = True
             auth = v3.Password(
-                auth_url=conn.config.get_auth_args()["auth_url"],
+                auth_url=(params["auth_url"] or conn.config.get_auth_args()["auth_url"]).rstrip("/")
+                + "/v3",
                 username=params["user"],
                 password=params["password"],
                 user_domain_id=domain.id,
@@ -259,6 +264,7 @@ def main() -> None:
             "domain": {"type": "str", "default": "Default"},
             "project": {"type": "str", "default": "service"},
             "roles": {"type": "list", "elements": "str", "default": []},
+            "auth_url": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
