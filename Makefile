@@ -54,8 +54,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: deps
-	ruff check installer tests tools plugins
-	ruff format --check installer tests tools plugins
+	ruff check installer tests tools plugins $(wildcard roles/*/library)
+	ruff format --check installer tests tools plugins $(wildcard roles/*/library)
 	mypy
 	yamllint -s .
 	ansible-lint

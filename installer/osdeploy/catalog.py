@@ -93,6 +93,12 @@ class Catalog:
                 stack.extend(self[name].depends)
         return self.order(wanted)
 
+    def deployable(self, kind: str | None = None) -> tuple[str, ...]:
+        """Names of the services whose roles exist (of one ``kind``, if given), in catalog order."""
+        return tuple(
+            s.name for s in self.services if s.deployable and (kind is None or s.kind == kind)
+        )
+
     def order(self, names: Iterable[str]) -> tuple[str, ...]:
         """Topological order of ``names`` (dependencies first), catalog order breaking ties.
 

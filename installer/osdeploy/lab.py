@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from osdeploy import PROJECT_ROOT
+from osdeploy.catalog import load_catalog
 from osdeploy.errors import OsdeployError
 
 IMAGE = "localhost/osdeploy-host:trixie"
@@ -51,7 +52,6 @@ DEFAULT_HOSTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cmp1", ("compute",)),
     ("cmp2", ("compute",)),
 )
-DEFAULT_SERVICES = ("keystone", "glance", "placement", "neutron", "nova")
 
 # Everything that goes into the image; its hash names the image build, so a
 # change here rebuilds the image on the next `lab image` / `lab up`.
@@ -468,7 +468,8 @@ def cmd_up(
             return 0
         wanted = assign_addresses(lab, hosts or list(DEFAULT_HOSTS), network_addresses())
         new = wanted
-        wanted_services = list(services or DEFAULT_SERVICES)
+        # Default: every OpenStack service that has a role (and its dependencies).
+        wanted_services = list(services or load_catalog().deployable("openstack"))
     build_image()
     ensure_network()
     key = ensure_key(deploy_dir)

@@ -17,10 +17,13 @@ from typing import Any
 
 import yaml
 
+from osdeploy.catalog import load_catalog
+
 from .conftest import BIN, Lab, Run
 
 HOSTS = ("ctl1", "cmp1", "cmp2")
-FULL = ["keystone", "glance", "placement", "neutron", "nova"]
+#: Every OpenStack service that has a role: the whole cloud.
+FULL = list(load_catalog().deployable("openstack"))
 #: Units whose restart would mean "adding glance touched another service".
 WATCHED_UNITS = ("mariadb", "rabbitmq-server", "memcached", "keystone")
 

@@ -11,14 +11,20 @@ One module per area; each check registers itself where it is defined
 - `compute`: Placement, Neutron and the Nova scenario
 - `run`: `run_verify`, the planned services' checks in plan order
 
-The services still to come get one module each, imported below so their
-checks register: `storage` (Cinder, Swift), `orchestration` (Heat),
-`dashboard` (Horizon), `telemetry` (Ceilometer). An area module imports
-from `core` (and `net`), never from this package's root.
+The services still to come get one module each: `storage` (Cinder, Swift),
+`orchestration` (Heat), `dashboard` (Horizon), `telemetry` (Ceilometer).
+Every module of this package is imported below, so a new area module's
+checks register without touching this file. An area module imports from
+`core` (and `net`), never from this package's root.
 """
 
-from osdeploy.verify import compute, identity, image, infra
+import importlib
+import pkgutil
+
 from osdeploy.verify.core import CHECKS
 from osdeploy.verify.run import run_verify
 
-__all__ = ["CHECKS", "compute", "identity", "image", "infra", "run_verify"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["CHECKS", "run_verify"]
