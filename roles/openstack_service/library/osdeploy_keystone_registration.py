@@ -180,7 +180,9 @@ def _read(conn: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
         project = conn.identity.find_project(
             params["project"], domain_id=domain.id, ignore_missing=False
         )
-        objects.update(domain=domain, project=project)
+        # Role names by id, for the user's assignments and for new grants.
+        role_names = {r.id: r.name for r in conn.identity.roles()}
+        objects.update(domain=domain, project=project, roles={n: i for i, n in role_names.items()})
         user = conn.identity.find_user(params["user"], domain_id=domain.id)
         objects["user"] = user
         if user is not None:
@@ -197,8 +199,6 @@ def _read(conn: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
                 state["password_ok"] = True
             except ks_exc.Unauthorized:
                 state["password_ok"] = False
-            role_names = {r.id: r.name for r in conn.identity.roles()}
-            objects["roles"] = {name: rid for rid, name in role_names.items()}
             state["roles"] = sorted(
                 role_names.get(a.role["id"], a.role["id"])
                 for a in conn.identity.role_assignments(
@@ -238,9 +238,9 @@ def _write(
     elif kind == "set_password":
         conn.identity.update_user(objects["user"], password=params["password"])
     elif kind == "grant_role":
-        role = objects["roles"].get(action["role"])
-        if role is None:
-            role = conn.identity.find_role(action["role"], ignore_missing=False).id
+        role = objects["roles"].get(action["role"]) or (
+            conn.identity.find_role(action["role"], ignore_missing=False).id
+        )
         conn.identity.assign_project_role_to_user(objects["project"], objects["user"], role)
 
 
