@@ -402,8 +402,11 @@ def check_compute_cross_host_ping(ctx: VerifyContext) -> str:
     return f"{pairs} pings across hosts over Geneve answered (seen on the servers' consoles)"
 
 
-def _ping_from_network_host(ctx: VerifyContext, address: str, what: str) -> tuple[str, float]:
-    """Wait until ``address`` answers ping from the first network host; that host, seconds."""
+def _ping_from_network_host(ctx: VerifyContext, address: str, what: str) -> str:
+    """Wait until ``address`` answers ping from the first network host.
+
+    Returns "answers ping from <host> (after <n> s)".
+    """
     gateways = [h.name for h in ctx.config.hosts if "network" in h.roles]
     if not gateways:
         raise CheckFailed("no host with role network to ping the floating IP from")
@@ -424,7 +427,7 @@ def _ping_from_network_host(ctx: VerifyContext, address: str, what: str) -> tupl
             f"{exc} does not answer ping from {gateways[0]}: {last[0]} — check the gateway "
             "chassis (ovn-nbctl lr-nat-list) and br-ex on the network host"
         ) from None
-    return gateways[0], time.monotonic() - started
+    return f"answers ping from {gateways[0]} (after {time.monotonic() - started:.0f} s)"
 
 
 @check("compute_floating_ip", one_attempt=True)
@@ -439,11 +442,8 @@ def check_compute_floating_ip(ctx: VerifyContext) -> str:
     )
     address = fip.floating_ip_address
     ctx.scratch["floating_ip"] = address
-    gateway, waited = _ping_from_network_host(ctx, address, f"server on {host}")
-    return (
-        f"floating IP {address} (server on {host}) answers ping from {gateway} "
-        f"(after {waited:.0f} s)"
-    )
+    answer = _ping_from_network_host(ctx, address, f"server on {host}")
+    return f"floating IP {address} (server on {host}) {answer}"
 
 
 @check("compute_live_migration", one_attempt=True)
@@ -479,10 +479,10 @@ def check_compute_live_migration(ctx: VerifyContext) -> str:
         )
     took = time.monotonic() - started
     servers[source] = server
-    gateway, waited = _ping_from_network_host(ctx, address, f"server migrated to {target}")
+    answer = _ping_from_network_host(ctx, address, f"server migrated to {target}")
     return (
         f"server moved {source} -> {target} in {took:.0f} s (block migration over SSH); "
-        f"its floating IP {address} answers ping from {gateway} (after {waited:.0f} s)"
+        f"its floating IP {address} {answer}"
     )
 
 
