@@ -44,10 +44,11 @@ IMAGE_NAME = "osdeploy-test"
 BOOT_TIMEOUT = 300
 CONSOLE_TIMEOUT = 240
 PING_TIMEOUT = 240
-#: A fresh cloud's first floating IP was seen to need more than 120 s to
-#: answer on a heavily loaded lab machine (and then to work); the check
-#: reports how long it waited, so slowness stays visible.
-FIP_TIMEOUT = 300
+#: A fresh cloud's first floating IP was seen to answer only after 120 to
+#: 252 s (later ones within seconds; cause not found yet, see
+#: docs/benchmarks.md); the check reports how long it waited, so the
+#: slowness stays visible while it is looked into.
+FIP_TIMEOUT = 600
 DELETE_TIMEOUT = 180
 MIGRATION_TIMEOUT = 300
 LEFTOVER_TIMEOUT = 60
