@@ -171,10 +171,9 @@ class VerifyContext:
                 return [(name, self.config.host(name).address) for name in planned.hosts]
         return []
 
-    def port(self, service: str, key: str, default: int) -> int:
-        if service not in self.catalog:
-            return default
-        return int(self.catalog[service].ports.get(key, default))
+    def port(self, service: str, key: str) -> int:
+        """A port of the service, from the catalog (the only place that knows it)."""
+        return int(self.catalog[service].ports[key])
 
 
 def quiet_sdk_logging() -> None:

@@ -112,13 +112,13 @@ def _each_host(ctx: VerifyContext, service: str, probe: Callable[[str], str]) ->
 def _protocol_check(
     ctx: VerifyContext,
     service: str,
-    port: tuple[str, int],
+    port: str,
     hello: bytes,
     want: int,
     describe: Callable[[bytes], str],
 ) -> str:
-    """Send `hello` to the service's port on each of its hosts; describe the answer."""
-    number = ctx.port(service, *port)
+    """Send `hello` to the service's port (a catalog key) on each of its hosts; describe it."""
+    number = ctx.port(service, port)
 
     def probe(address: str) -> str:
         reply = tcp_exchange(address, number, hello, want=want)
@@ -132,7 +132,7 @@ def check_memcached_version(ctx: VerifyContext) -> str:
     return _protocol_check(
         ctx,
         "memcached",
-        ("memcached", 11211),
+        "memcached",
         b"version\r\n",
         128,
         lambda reply: f"memcached {parse_memcached_version(reply)}",
@@ -144,7 +144,7 @@ def check_rabbitmq_amqp(ctx: VerifyContext) -> str:
     return _protocol_check(
         ctx,
         "rabbitmq",
-        ("amqp", 5672),
+        "amqp",
         AMQP_091_HEADER,
         4096,
         lambda reply: f"{parse_amqp_start(reply)} speaks AMQP 0-9-1",
@@ -153,4 +153,4 @@ def check_rabbitmq_amqp(ctx: VerifyContext) -> str:
 
 @check("mariadb_handshake")
 def check_mariadb_handshake(ctx: VerifyContext) -> str:
-    return _protocol_check(ctx, "mariadb", ("mysql", 3306), b"", 512, parse_mysql_greeting)
+    return _protocol_check(ctx, "mariadb", "mysql", b"", 512, parse_mysql_greeting)
