@@ -112,6 +112,36 @@ def test_diff_shows_no_password_or_ids(reg: ModuleType) -> None:
         "endpoints": sorted(f"{e['interface']} {e['url']}" for e in ENDPOINTS),
         "user": "glance",
         "roles": ["admin", "service"],
+        "project": False,
+        "all_roles": [],
     }
     assert "e0" not in after_text
     assert "password" not in before_text + after_text
+
+
+def test_missing_project_and_roles_are_created_first(reg: ModuleType) -> None:
+    # keystone's own registration: the service project and the roles every
+    # other service relies on, in the same API session.
+    desired = {
+        **DESIRED,
+        "user": "",
+        "roles": [],
+        "ensure_project": "Service users",
+        "ensure_roles": ["reader", "member", "admin", "service"],
+    }
+    current = {**REGISTERED, "project_exists": False, "all_roles": ["admin", "reader"]}
+    planned = reg.plan_changes(current, desired)
+    assert [(a["action"], a.get("role")) for a in planned] == [
+        ("create_project", None),
+        ("create_role", "member"),
+        ("create_role", "service"),
+    ]
+    after = reg.apply_plan(current, planned)
+    assert reg.describe(after)["all_roles"] == ["admin", "member", "reader", "service"]
+    assert reg.describe(after)["project"] is True
+    done = {
+        **current,
+        "project_exists": True,
+        "all_roles": ["admin", "member", "reader", "service"],
+    }
+    assert reg.plan_changes(done, desired) == []

@@ -48,10 +48,21 @@ options:
     type: str
     default: ""
     description: Keystone URL (without /v3) the user's password is tried at; default the cloud's.
+  ensure_project:
+    type: str
+    default: ""
+    description: Description of the project, created when missing; empty creates none.
+  ensure_roles:
+    type: list
+    elements: str
+    default: []
+    description: Roles created when missing (whoever holds them).
 """
 
 #: Actions, in the order they are applied.
 ACTION_ORDER = (
+    "create_project",
+    "create_role",
     "create_service",
     "update_service",
     "create_endpoint",
@@ -68,14 +79,24 @@ def plan_changes(current: Mapping[str, Any], desired: Mapping[str, Any]) -> list
     ``current``: ``service`` (``{name, type, description}`` or None),
     ``endpoints`` (``[{id, interface, url}]`` of the service in the region),
     ``user_exists`` (bool), ``password_ok`` (bool; only read when the user
-    exists), ``roles`` (role names the user holds on the project).
+    exists), ``roles`` (role names the user holds on the project),
+    ``project_exists`` (bool), ``all_roles`` (every role name Keystone has).
     ``desired``: ``service``, ``endpoints`` (``[{interface, url}]``),
-    ``user`` (empty: none), ``roles``.
+    ``user`` (empty: none), ``roles``, ``ensure_project`` (the project's
+    description; empty: leave it), ``ensure_roles`` (role names).
 
     An endpoint is matched by interface; a second endpoint of the same
     interface is left alone (an operator's own, or a load balancer's).
     """
     actions: list[dict[str, Any]] = []
+    if desired.get("ensure_project") and not current.get("project_exists"):
+        actions.append({"action": "create_project"})
+    existing = set(current.get("all_roles") or ())
+    actions.extend(
+        {"action": "create_role", "role": role}
+        for role in desired.get("ensure_roles") or ()
+        if role not in existing
+    )
     service = current.get("service")
     want = desired["service"]
     if service is None:
@@ -115,6 +136,8 @@ def describe(state: Mapping[str, Any]) -> dict[str, Any]:
         "endpoints": sorted(f"{e['interface']} {e['url']}" for e in state.get("endpoints") or ()),
         "user": state.get("user") if state.get("user_exists") else None,
         "roles": sorted(state.get("roles") or ()) if state.get("user_exists") else [],
+        "project": state.get("project_exists", False),
+        "all_roles": sorted(state.get("all_roles") or ()),
     }
 
 
@@ -132,6 +155,10 @@ def apply_plan(current: Mapping[str, Any], actions: Sequence[Mapping[str, Any]])
                 {**e, "url": action["url"]} if e.get("id") == action["id"] else e
                 for e in after["endpoints"]
             ]
+        elif kind == "create_project":
+            after["project_exists"] = True
+        elif kind == "create_role":
+            after["all_roles"] = [*(after.get("all_roles") or ()), action["role"]]
         elif kind == "create_user":
             after["user_exists"] = True
             after["roles"] = []
@@ -163,6 +190,8 @@ def _read(conn: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
         "user_exists": False,
         "password_ok": False,
         "roles": [],
+        "project_exists": False,
+        "all_roles": [],
     }
     if service is not None:
         state["service"] = {
@@ -175,14 +204,18 @@ def _read(conn: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
             for e in conn.identity.endpoints(service_id=service.id)
             if e.region_id == params["region"]
         ]
-    if params["user"]:
+    if params["user"] or params["ensure_project"] or params["ensure_roles"]:
         domain = conn.identity.find_domain(params["domain"], ignore_missing=False)
         project = conn.identity.find_project(
-            params["project"], domain_id=domain.id, ignore_missing=False
+            params["project"], domain_id=domain.id, ignore_missing=not params["user"]
         )
         # Role names by id, for the user's assignments and for new grants.
         role_names = {r.id: r.name for r in conn.identity.roles()}
         objects.update(domain=domain, project=project, roles={n: i for i, n in role_names.items()})
+        state["project_exists"] = project is not None
+        state["all_roles"] = sorted(role_names.values())
+    if params["user"]:
+        domain, project = objects["domain"], objects["project"]
         user = conn.identity.find_user(params["user"], domain_id=domain.id)
         objects["user"] = user
         if user is not None:
@@ -213,7 +246,15 @@ def _write(
 ) -> None:
     kind = action["action"]
     want = params["service"]
-    if kind == "create_service":
+    if kind == "create_project":
+        objects["project"] = conn.identity.create_project(
+            name=params["project"],
+            domain_id=objects["domain"].id,
+            description=params["ensure_project"],
+        )
+    elif kind == "create_role":
+        objects["roles"][action["role"]] = conn.identity.create_role(name=action["role"]).id
+    elif kind == "create_service":
         objects["service"] = conn.identity.create_service(
             name=want["name"], type=want["type"], description=want.get("description")
         )
@@ -265,6 +306,8 @@ def main() -> None:
             "project": {"type": "str", "default": "service"},
             "roles": {"type": "list", "elements": "str", "default": []},
             "auth_url": {"type": "str", "default": ""},
+            "ensure_project": {"type": "str", "default": ""},
+            "ensure_roles": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -272,7 +315,11 @@ def main() -> None:
     try:
         import openstack
 
-        conn = openstack.connect(cloud=params["cloud"])
+        # Identity calls go to auth_url, not to the catalog's identity
+        # endpoint: that endpoint is one of the things this module repairs
+        # (Keystone's address changed), and a stale one would stop the SDK.
+        override = {"identity_endpoint_override": f"{params['auth_url'].rstrip('/')}/v3"}
+        conn = openstack.connect(cloud=params["cloud"], **(override if params["auth_url"] else {}))
         current, objects = _read(conn, params)
         desired = {
             "service": params["service"],
@@ -281,6 +328,8 @@ def main() -> None:
             ],
             "user": params["user"],
             "roles": params["roles"],
+            "ensure_project": params["ensure_project"],
+            "ensure_roles": params["ensure_roles"],
         }
         actions = plan_changes(current, desired)
         if not module.check_mode:
