@@ -117,10 +117,34 @@ class Catalog:
             done.append(ready)
         return tuple(done)
 
+    def host_roles(self, services: Iterable[str], groups: Iterable[str]) -> tuple[str, ...]:
+        """The Ansible roles a host in ``groups`` runs for ``services``, in their order.
+
+        A catalog group is served by the role its name starts with
+        (``nova_compute``: role ``nova``); a service counts only when the host
+        is in its ``enable_<service>_True`` group (gather.yml), i.e. enabled
+        for this run.
+        """
+        member = set(groups)
+        roles: list[str] = []
+        for name in services:
+            if name not in self or f"enable_{name}_True" not in member:
+                continue
+            for group in self[name].groups:
+                role = role_of_group(group)
+                if group in member and role not in roles:
+                    roles.append(role)
+        return tuple(roles)
+
     def dependents(self, name: str, among: Iterable[str]) -> tuple[str, ...]:
         """Services in ``among`` that depend directly on ``name``, in catalog order."""
         pool = set(among)
         return tuple(s.name for s in self.services if s.name in pool and name in s.depends)
+
+
+def role_of_group(group: str) -> str:
+    """The role that serves a catalog group: its name up to the first underscore."""
+    return group.split("_", 1)[0]
 
 
 def load_catalog(path: Path = CATALOG_PATH) -> Catalog:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from osdeploy.catalog import CATALOG_PATH, HOST_ROLES, Catalog, parse_catalog
+from osdeploy import PROJECT_ROOT
+from osdeploy.catalog import CATALOG_PATH, HOST_ROLES, Catalog, parse_catalog, role_of_group
 from osdeploy.errors import CatalogError
 
 ORDER = [
@@ -126,6 +127,36 @@ def test_groups(catalog: Catalog) -> None:
     groups = catalog.group_names()
     assert len(groups) == len(set(groups))
     assert not set(groups) & set(HOST_ROLES)
+
+
+def test_every_deployable_group_names_a_role_with_an_install_step(catalog: Catalog) -> None:
+    # The common role installs a host's packages up front from these roles
+    # (playbooks/common.yml): each must exist with an install step and OS vars.
+    for name in catalog.deployable_names():
+        for group in catalog[name].groups:
+            role = PROJECT_ROOT / "roles" / role_of_group(group)
+            assert (role / "tasks" / "install.yml").is_file(), (name, group)
+            assert (role / "vars" / "debian-13.yml").is_file(), (name, group)
+
+
+def test_host_roles_follow_the_groups_and_the_run(catalog: Catalog) -> None:
+    planned = ["mariadb", "rabbitmq", "memcached", "keystone", "glance", "placement"]
+    planned += ["neutron", "nova"]
+    enabled = [f"enable_{s}_True" for s in planned]
+    control = ["control", "network", "mariadb", "rabbitmq", "memcached", "keystone", "glance_api"]
+    control += ["placement_api", "ovn_central", "ovn_controller", "neutron_server", "nova_api"]
+    # Plan order, and within a service its groups' order (neutron_server first).
+    assert catalog.host_roles(planned, control + enabled) == (
+        *("mariadb", "rabbitmq", "memcached", "keystone", "glance", "placement"),
+        *("neutron", "ovn", "nova"),
+    )
+    compute = ["compute", "ovn_controller", "neutron_ovn_metadata", "nova_compute"]
+    assert catalog.host_roles(planned, compute + enabled) == ("ovn", "neutron", "nova")
+    # --services nova: only nova is enabled for the run (gather.yml).
+    assert catalog.host_roles(planned, [*compute, "enable_nova_True", "enable_neutron_False"]) == (
+        "nova",
+    )
+    assert catalog.host_roles(["nosuch"], ["enable_nosuch_True"]) == ()
 
 
 def test_secret_names_follow_the_contract(catalog: Catalog) -> None:

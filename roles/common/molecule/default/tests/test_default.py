@@ -54,3 +54,18 @@ def test_apt_index_refresh_is_stamped(host):
     before = int(host.check_output("date +%s"))
     host.run_test("apt-get update -qq")
     assert stamp.mtime.timestamp() >= before
+
+
+@pytest.mark.parametrize("name", ["memcached", "keystone"])
+def test_service_role_packages_installed_up_front(host, name):
+    # common_service_roles (molecule.yml): installed by common, in one
+    # transaction, with the service held back until its role configures it.
+    assert host.package(name).is_installed
+    assert not host.service(name).is_running
+
+
+def test_service_role_debconf_answered_before_the_install(host):
+    # keystone's questions were preseeded by its install step in collect
+    # mode, so the package set up no database of its own.
+    selections = host.check_output("debconf-show keystone")
+    assert "keystone/configure_db: false" in selections
