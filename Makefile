@@ -15,13 +15,20 @@ export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 endif
 ROLES := $(patsubst %/molecule/default/,%,$(sort $(dir $(wildcard roles/*/molecule/default/molecule.yml))))
-MOLECULE_TARGETS := $(ROLES:roles/%=molecule/%)
+# Scenarios that start from the Molecule stack image (their .env.yml names it).
+STACK_ROLES := $(patsubst %/.env.yml,%,$(shell grep -l '^MOLECULE_OSDEPLOY_IMAGE:' roles/*/.env.yml))
+# Longest first, so the two slots finish close together: nova and neutron,
+# the other stack scenarios (all after the stack image), then the rest.
+LONGEST_ROLES := roles/nova roles/neutron
+ORDERED_ROLES := $(LONGEST_ROLES) $(filter-out $(LONGEST_ROLES),$(STACK_ROLES)) \
+  $(filter-out $(LONGEST_ROLES) $(STACK_ROLES),$(ROLES))
+MOLECULE_TARGETS := $(ORDERED_ROLES:roles/%=molecule/%)
 # Scenarios run side by side: much of each is waiting (downloads, service
 # starts), so two at a time finish sooner on two cores. Output is grouped
 # per scenario (make -O).
 MOLECULE_JOBS ?= 2
 
-.PHONY: demo test lint unit image molecule e2e bench deps clean demo-down $(MOLECULE_TARGETS)
+.PHONY: demo test checks lint unit image molecule molecule-stack e2e bench deps clean demo-down $(MOLECULE_TARGETS)
 
 ## demo: a lab cloud on this machine, deployed and verified
 demo: deps
@@ -39,10 +46,14 @@ demo-down: deps
 ## test: lint, unit tests, every role's Molecule scenario, the lab cloud end to end
 # The Molecule scenarios and the end-to-end lab run side by side (separate
 # containers, networks and apt archives): both spend much of their time
-# waiting, and one after the other they would take most of CI's hour.
-# Lines interleave; each scenario's own output stays together (make -O).
-test: deps lint unit
-	@$(MAKE) --no-print-directory -j2 molecule e2e
+# waiting, and one after the other they would take most of CI's hour. Lint
+# and the unit tests run beside them (a few minutes of CPU while the first
+# hosts install packages); any failure fails the run. Lines interleave; each
+# scenario's own output stays together (make -O).
+test: deps
+	@$(MAKE) --no-print-directory -j3 checks molecule e2e
+
+checks: lint unit
 
 deps: $(VENV)/.installed
 	scripts/host-deps
@@ -70,6 +81,14 @@ image: deps
 
 molecule: image
 	@$(MAKE) --no-print-directory -j$(MOLECULE_JOBS) -O $(MOLECULE_TARGETS)
+
+# The stack image the stack scenarios start from; rebuilt only when its
+# recipe changed (tools/molecule_stack.py).
+molecule-stack: image
+	@mkdir -p /var/cache/osdeploy/apt-archives/molecule-stack/partial
+	python tools/molecule_stack.py
+
+$(STACK_ROLES:roles/%=molecule/%): molecule-stack
 
 # One scenario: make molecule/<role>. Each has its own apt archive, so
 # scenarios running side by side do not wait on each other's apt lock.
