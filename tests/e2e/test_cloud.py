@@ -1,9 +1,10 @@
 """The three-host lab cloud end to end, grown the way an operator grows one.
 
-Keystone alone first (the foundation slice), then Glance added by itself
-(nothing else may change or restart), then the whole compute path: Placement,
-Neutron with OVN, Nova on two computes; verify with real servers; a re-run
-that changes nothing; a fourth host joined as a compute, with a server on it.
+Every service but Nova first, from bare hosts (Keystone, Glance, Placement,
+Neutron with OVN and what they need), then Nova added by itself on the
+control host and two computes (nothing else may change or restart); verify
+with real servers; a re-run that changes nothing; check and diff mode; a
+fourth host joined as a compute, with a server on it.
 
 The tests run in file order and build on each other (one lab for the session).
 """
@@ -24,8 +25,15 @@ from .conftest import BIN, Lab, Run
 HOSTS = ("ctl1", "cmp1", "cmp2")
 #: Every OpenStack service that has a role: the whole cloud.
 FULL = list(load_catalog().deployable("openstack"))
-#: Units whose restart would mean "adding glance touched another service".
-WATCHED_UNITS = ("mariadb", "rabbitmq-server", "memcached", "keystone")
+#: Units whose restart would mean "adding nova touched another service", per host.
+WATCHED_UNITS = {
+    "ctl1": (
+        *("mariadb", "rabbitmq-server", "memcached", "keystone", "glance-api", "placement-api"),
+        *("neutron-api", "neutron-rpc-server", "ovn-northd", "ovs-vswitchd", "ovn-controller"),
+    ),
+    "cmp1": ("ovs-vswitchd", "ovn-controller", "neutron-ovn-metadata-agent"),
+    "cmp2": ("ovs-vswitchd", "ovn-controller", "neutron-ovn-metadata-agent"),
+}
 
 
 def _summary(run: Run) -> dict[str, Any]:
@@ -49,17 +57,17 @@ def _openstack(lab: Lab, *args: str, timeout: float = 300) -> Any:
     return json.loads(run.stdout) if run.stdout.strip() else None
 
 
-def _started(lab: Lab) -> dict[str, str]:
-    """When each watched unit on ctl1 last (re)started (monotonic µs)."""
+def _started(lab: Lab, host: str) -> dict[str, str]:
+    """When each watched unit on ``host`` last (re)started (monotonic µs)."""
     run = lab.run(
         "lab",
         "ssh",
-        "ctl1",
+        host,
         "systemctl",
         "show",
         "-p",
         "Id,ActiveEnterTimestampMonotonic",
-        *(f"{u}.service" for u in WATCHED_UNITS),
+        *(f"{u}.service" for u in WATCHED_UNITS[host]),
     )
     assert run.returncode == 0, run.output
     blocks = [b for b in run.stdout.strip().split("\n\n") if b.strip()]
@@ -81,20 +89,17 @@ def _wait_console(lab: Lab, server: str, text: str, timeout: float = 240) -> str
         time.sleep(5)
 
 
-# -- keystone alone ---------------------------------------------------------------
+# -- everything but nova, from bare hosts ------------------------------------------
 
 
-def test_keystone_only_cold_deploy(lab: Lab) -> None:
-    _set_services(lab, ["keystone"])
-    summary = _summary(lab.run("deploy", "--json"))
+def test_cold_deploy_without_nova(lab: Lab) -> None:
+    # Bare hosts: every service of the cloud but nova, the leaf nothing else
+    # needs; the next tests add nova alone.
+    _set_services(lab, [s for s in FULL if s != "nova"])
+    summary = _summary(lab.run("deploy", "--json", timeout=3600))
     assert set(summary["hosts"]) == set(HOSTS)
-    assert summary["hosts"]["ctl1"]["changed"] > 0
-
-
-def test_keystone_verify(lab: Lab) -> None:
-    run = lab.run("verify")
-    assert run.returncode == 0, run.output
-    assert "keystone_token_demo" in run.stdout
+    assert all(summary["hosts"][h]["changed"] > 0 for h in HOSTS), summary["hosts"]
+    assert "nova" not in summary["changed"], summary["changed"]
 
 
 def test_public_endpoint_serves_version_document(lab: Lab) -> None:
@@ -105,38 +110,28 @@ def test_public_endpoint_serves_version_document(lab: Lab) -> None:
     assert document["version"]["id"].startswith("v3"), document
 
 
-# -- glance added alone ---------------------------------------------------------------
+# -- nova added alone ------------------------------------------------------------------
 
 
-def test_plan_shows_glance_as_the_only_addition(lab: Lab) -> None:
-    _set_services(lab, ["keystone", "glance"])
-    run = lab.run("plan", "--services", "glance")
-    assert run.returncode == 0, run.output
-    assert run.stdout.splitlines()[-1] == "this run adds: glance (new)", run.stdout
-
-
-def test_adding_glance_changes_nothing_else(lab: Lab) -> None:
-    before = _started(lab)
-    summary = _summary(lab.run("deploy", "--services", "glance", "--json"))
-    changed = {role: n for role, n in summary["changed"].items() if n}
-    assert set(changed) == {"glance"}, summary["changed"]
-    assert {h: c["changed"] for h, c in summary["hosts"].items() if h != "ctl1"} == {
-        "cmp1": 0,
-        "cmp2": 0,
-    }
-    assert _started(lab) == before, "a service other than glance restarted"
-    images = _openstack(lab, "image", "list")
-    assert images == [], images
-
-
-# -- the compute path ------------------------------------------------------------------
-
-
-def test_full_cloud_deploy(lab: Lab) -> None:
+def test_plan_shows_nova_as_the_only_addition(lab: Lab) -> None:
     _set_services(lab, FULL)
-    summary = _summary(lab.run("deploy", "--json", timeout=3600))
-    assert set(summary["hosts"]) == set(HOSTS)
-    assert all(summary["hosts"][h]["changed"] > 0 for h in HOSTS)
+    run = lab.run("plan", "--services", "nova")
+    assert run.returncode == 0, run.output
+    assert run.stdout.splitlines()[-1] == "this run adds: nova (new)", run.stdout
+
+
+def test_adding_nova_changes_nothing_else(lab: Lab) -> None:
+    before = {host: _started(lab, host) for host in HOSTS}
+    summary = _summary(lab.run("deploy", "--services", "nova", "--json", timeout=3600))
+    # common installs the run's packages (nova's) up front, in one
+    # transaction per host; every other change is nova's own.
+    changed = {role: n for role, n in summary["changed"].items() if n}
+    assert set(changed) <= {"common", "nova"} and "nova" in changed, summary["changed"]
+    assert all(summary["hosts"][h]["changed"] > 0 for h in HOSTS), summary["hosts"]
+    after = {host: _started(lab, host) for host in HOSTS}
+    assert after == before, "a service other than nova restarted"
+    services = _openstack(lab, "compute", "service", "list")
+    assert {s["Binary"] for s in services} >= {"nova-scheduler", "nova-conductor", "nova-compute"}
 
 
 def test_verify_passes_every_check(lab: Lab) -> None:
