@@ -83,6 +83,9 @@ def molecule(*args: str) -> None:
 
 
 def main() -> int:
+    # The host image first (built only when its own recipe changed).
+    if subprocess.run(["osdeploy", "lab", "image"], check=False).returncode != 0:
+        sys.exit("molecule-stack: `osdeploy lab image` failed; see the output above")
     wanted = recipe_hash()
     label = '{{ index .Config.Labels "' + LABEL + '" }}'
     if podman("image", "inspect", "--format", label, IMAGE, check=False) == wanted:
