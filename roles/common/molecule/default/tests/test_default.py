@@ -32,6 +32,19 @@ def test_policy_rc_d_removed_after_install(host):
     assert not host.file("/usr/sbin/policy-rc.d").exists
 
 
+def test_polkit_answers_on_the_system_bus(host):
+    # polkitd came in the held-back transaction: dbus must have reloaded
+    # after its postinst created the polkitd user, or the bus refuses it
+    # the name and every libvirt client (nova-compute) times out.
+    call = host.run(
+        "timeout 60 busctl --system call org.freedesktop.PolicyKit1"
+        " /org/freedesktop/PolicyKit1/Authority org.freedesktop.DBus.Properties"
+        " Get ss org.freedesktop.PolicyKit1.Authority BackendName"
+    )
+    assert call.rc == 0, call.stderr
+    assert call.stdout.startswith("v s "), call.stdout
+
+
 def test_chrony_runs_without_clock_control(host):
     service = host.service("chrony")
     assert service.is_running
