@@ -7,7 +7,10 @@ read-only commands, and judges them with pure functions (`evaluate` and the
 true`, Debian 13, RAM and free disk for the host's roles, the configured
 name resolves on the host (`getent hosts`), the configured address is on
 an interface, the clock within 5 s of this machine's; a hostname different
-from the configured name is only a warning. Output: one line per problem,
+from the configured name is only a warning. Across the hosts (`duplicates`):
+no two share a machine id, an SSH host key or the MAC of an interface with
+an address, which is what hosts cloned from one template (or lab hosts from
+an old image) do. Output: one line per problem,
 `precheck: <host> (<address>): <what> — <fix>`, then `precheck: N hosts ok`.
 
 Minimum RAM and free disk on / per host role (`ROLE_MINIMUMS`); a host with
@@ -23,6 +26,8 @@ several roles must meet the largest minimum of each:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import shlex
 import socket
@@ -92,6 +97,17 @@ class HostFacts:
     sudo_error: str
     remote_time: float | None
     local_time: float
+    machine_id: str = ""  # /etc/machine-id
+    host_key: str = ""  # fingerprint of the SSH host key the host presented
+    links: str = ""  # `ip -o link show`
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """One host's findings, and its facts when they could be gathered."""
+
+    findings: list[Finding]
+    facts: HostFacts | None = None
 
 
 # -- pure parsing -----------------------------------------------------------------
@@ -155,6 +171,86 @@ def parse_addresses(text: str) -> set[str]:
         except ValueError:
             continue
     return normalized
+
+
+def parse_macs(links: str, addresses: str) -> dict[str, str]:
+    """Interface -> MAC, for the Ethernet interfaces that carry an address.
+
+    `links` is `ip -o link show`, `addresses` `ip -o addr show`: a MAC only
+    matters where the host answers on the network, so bridges and taps with
+    no address (or only an IPv6 link-local one: a guest's tap is on its
+    source and destination host during a live migration) are left out.
+    """
+    with_address = set()
+    for line in addresses.splitlines():
+        words = line.split()
+        if len(words) > 2 and words[2] in ("inet", "inet6") and "link" not in words:
+            with_address.add(words[1].split("@")[0])
+    macs: dict[str, str] = {}
+    for line in links.splitlines():
+        words = line.split()
+        if len(words) < 2 or "link/ether" not in words:
+            continue
+        name = words[1].rstrip(":").split("@")[0]
+        index = words.index("link/ether") + 1
+        if name in with_address and index < len(words):
+            macs[name] = words[index].lower()
+    return macs
+
+
+def fingerprint(key: bytes) -> str:
+    """An SSH public key's fingerprint as `ssh-keygen -l` prints it."""
+    digest = base64.b64encode(hashlib.sha256(key).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def duplicates(results: Sequence[tuple[Host, HostFacts]]) -> list[Finding]:
+    """Hosts that share a machine id, an SSH host key or a MAC address.
+
+    The first host of each shared value is left alone; every later one gets
+    a finding naming the hosts it shares the value with (cloned hosts: the
+    later ones are the copies to fix).
+    """
+    found: list[Finding] = []
+
+    def check(
+        kind: str, values: Callable[[HostFacts], Iterable[tuple[str, str]]], fix: str
+    ) -> None:
+        seen: dict[str, list[tuple[str, str]]] = {}
+        for host, facts in results:
+            for value, where in values(facts):
+                owners = seen.setdefault(value, [])
+                if owners and all(owner != host.name for owner, _ in owners):
+                    others = ", ".join(f"{owner}'s{at}" for owner, at in owners)
+                    found.append(
+                        Finding(
+                            host.name, host.address, f"{kind} {value}{where} is also {others}", fix
+                        )
+                    )
+                owners.append((host.name, where))
+
+    check(
+        "machine id",
+        lambda f: [(f.machine_id.strip(), "")] if f.machine_id.strip() else [],
+        "give the host its own: `sudo rm -f /etc/machine-id /var/lib/dbus/machine-id && "
+        "sudo systemd-machine-id-setup`, then reboot it (systemd derives MAC addresses from it; "
+        "lab hosts: `osdeploy lab up` repairs them)",
+    )
+    check(
+        "SSH host key",
+        lambda f: [(f.host_key, "")] if f.host_key else [],
+        "make it new keys: `sudo rm /etc/ssh/ssh_host_* && sudo ssh-keygen -A && "
+        "sudo systemctl restart ssh`, then `ssh-keygen -R <address>` here",
+    )
+    check(
+        "MAC",
+        lambda f: [
+            (mac, f" ({name})") for name, mac in sorted(parse_macs(f.links, f.addresses).items())
+        ],
+        "give the interface a MAC of its own (a cloned VM: a new MAC in the hypervisor; "
+        "a systemd host derives generated MACs from its machine id)",
+    )
+    return found
 
 
 def minimum_for(roles: Iterable[str], table: Mapping[str, Minimum] = ROLE_MINIMUMS) -> Minimum:
@@ -296,6 +392,8 @@ def gather(client: paramiko.SSHClient, name: str) -> HostFacts:
     def out(command: str) -> str:
         return run(client, command)[1]
 
+    transport = client.get_transport()
+    server_key = transport.get_remote_server_key() if transport is not None else None
     sudo_rc, _, sudo_err = run(client, "sudo -n true")
     before = time.time()
     remote = out("date +%s").strip()
@@ -311,35 +409,38 @@ def gather(client: paramiko.SSHClient, name: str) -> HostFacts:
         sudo_error=sudo_err,
         remote_time=float(remote) if remote.isdigit() else None,
         local_time=(before + after) / 2,
+        machine_id=out("cat /etc/machine-id 2>/dev/null"),
+        host_key=fingerprint(server_key.asbytes()) if server_key is not None else "",
+        links=out("ip -o link show 2>/dev/null"),
     )
 
 
-def check_host(config: Config, host: Host) -> list[Finding]:
+def check_host(config: Config, host: Host) -> HostResult:
     key = key_path(config)
     try:
         client = connect(host, config.ssh, key)
     except Exception as exc:
-        return [ssh_failure(host, config.ssh, key, exc)]
+        return HostResult([ssh_failure(host, config.ssh, key, exc)])
     try:
         facts = gather(client, host.name)
     except Exception as exc:
-        return [
-            Finding(
-                host.name,
-                host.address,
-                f"commands over SSH failed ({type(exc).__name__}: {exc})",
-                "check the host's sshd and shell",
-            )
-        ]
+        return HostResult(
+            [
+                Finding(
+                    host.name,
+                    host.address,
+                    f"commands over SSH failed ({type(exc).__name__}: {exc})",
+                    "check the host's sshd and shell",
+                )
+            ]
+        )
     finally:
         client.close()
-    return evaluate(host, facts)
+    return HostResult(evaluate(host, facts), facts)
 
 
-def check_hosts(
-    hosts: Sequence[Host], check: Callable[[Host], list[Finding]]
-) -> list[list[Finding]]:
-    """Findings per host, hosts checked in parallel, results in host order."""
+def check_hosts(hosts: Sequence[Host], check: Callable[[Host], HostResult]) -> list[HostResult]:
+    """Results per host, hosts checked in parallel, in host order."""
     if not hosts:
         return []
     with ThreadPoolExecutor(max_workers=min(len(hosts), MAX_PARALLEL)) as pool:
@@ -365,8 +466,16 @@ def run_precheck(config: Config, plan: Plan, *, stream: TextIO | None = None) ->
         )
         return 2
     results = check_hosts(config.hosts, lambda host: check_host(config, host))
+    shared = duplicates(
+        [
+            (host, result.facts)
+            for host, result in zip(config.hosts, results, strict=True)
+            if result.facts is not None
+        ]
+    )
     failed_hosts = 0
-    for findings in results:
+    for host, result in zip(config.hosts, results, strict=True):
+        findings = result.findings + [f for f in shared if f.host == host.name]
         for finding in findings:
             say(finding.line())
         if any(not f.warning for f in findings):

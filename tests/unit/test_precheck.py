@@ -17,11 +17,15 @@ from osdeploy.precheck import (
     GIB,
     Finding,
     HostFacts,
+    HostResult,
     Minimum,
+    duplicates,
     evaluate,
+    fingerprint,
     minimum_for,
     parse_addresses,
     parse_df_available,
+    parse_macs,
     parse_meminfo_total,
     parse_os_release,
 )
@@ -270,8 +274,98 @@ def test_unreachable_host_over_real_tcp(tmp_path: Path) -> None:
         path=tmp_path / "osdeploy.yml",
         ssh=SimpleNamespace(user="u", key=key, port=port, host_key_checking=False),
     )
-    (finding,) = precheck.check_host(config, host(address="127.0.0.1"))
+    result = precheck.check_host(config, host(address="127.0.0.1"))
+    assert result.facts is None
+    (finding,) = result.findings
     assert finding.what.startswith(f"no SSH on port {port}")
+
+
+# -- across the hosts -----------------------------------------------------------------
+
+IP_LINK = """1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536\\    link/loopback 00:00:00:00:00:00
+2: eth0@if7: <BROADCAST,UP> mtu 1500\\    link/ether F2:42:36:17:5E:96
+3: br-int: <BROADCAST,MULTICAST> mtu 1442\\    link/ether 7a:1b:2c:3d:4e:5f
+4: tap1a2b: <BROADCAST,UP> mtu 1442\\    link/ether fe:16:3e:00:00:01
+"""
+TAP_ADDR = "4: tap1a2b    inet6 fe80::fc16:3eff:fe00:1/64 scope link \\       valid_lft forever\n"
+
+
+def identity(name: str, address: str, mid: str, key: str, mac: str) -> tuple[Any, HostFacts]:
+    return host(name=name, address=address), facts(
+        machine_id=mid + "\n",
+        host_key=key,
+        addresses=IP_ADDR,
+        links=IP_LINK.replace("F2:42:36:17:5E:96", mac),
+    )
+
+
+def test_parse_macs_keeps_ethernet_interfaces_with_an_address() -> None:
+    # lo is not Ethernet; br-int has no address (OVN's integration bridge),
+    # a guest's tap only a link-local one.
+    assert parse_macs(IP_LINK, IP_ADDR + TAP_ADDR) == {"eth0": "f2:42:36:17:5e:96"}
+
+
+def test_fingerprint_is_ssh_keygens() -> None:
+    # ssh-keygen -l prints SHA256:<unpadded base64 of the key blob's sha256>.
+    assert fingerprint(b"") == "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
+
+
+def test_distinct_hosts_share_nothing() -> None:
+    assert (
+        duplicates(
+            [
+                identity("ctl1", "10.89.231.11", "a" * 32, "SHA256:k1", "f2:00:00:00:00:01"),
+                identity("cmp1", "10.89.231.12", "b" * 32, "SHA256:k2", "f2:00:00:00:00:02"),
+            ]
+        )
+        == []
+    )
+
+
+def test_cloned_hosts_are_named_with_what_they_share() -> None:
+    mid = "716ce589" + "0" * 24
+    found = duplicates(
+        [
+            identity("ctl1", "10.89.231.11", mid, "SHA256:k1", "f2:42:36:17:5e:96"),
+            identity("cmp1", "10.89.231.12", mid, "SHA256:k1", "f2:42:36:17:5e:96"),
+            identity("cmp2", "10.89.231.13", mid, "SHA256:k2", "f2:00:00:00:00:03"),
+        ]
+    )
+    # The first holder of a value is left alone; each copy is told.
+    assert [(f.host, f.what) for f in found] == [
+        ("cmp1", f"machine id {mid} is also ctl1's"),
+        ("cmp2", f"machine id {mid} is also ctl1's, cmp1's"),
+        ("cmp1", "SSH host key SHA256:k1 is also ctl1's"),
+        ("cmp1", "MAC f2:42:36:17:5e:96 (eth0) is also ctl1's (eth0)"),
+    ]
+    assert "systemd-machine-id-setup" in found[0].fix
+    assert "ssh-keygen -A" in found[2].fix
+    assert not any(f.warning for f in found)
+
+
+def test_unreadable_identities_are_not_duplicates() -> None:
+    # No /etc/machine-id, no host key seen: nothing to compare, nothing said.
+    assert (
+        duplicates(
+            [
+                identity("ctl1", "10.89.231.11", "", "", "f2:00:00:00:00:01"),
+                identity("cmp1", "10.89.231.12", "", "", "f2:00:00:00:00:02"),
+            ]
+        )
+        == []
+    )
+
+
+def test_run_precheck_fails_hosts_that_share_a_machine_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hosts = [host(name="ctl1"), host(name="cmp1", address="10.89.231.12")]
+    shared = {h.name: replace(facts(), machine_id="c0ffee\n") for h in hosts}
+    monkeypatch.setattr(precheck, "check_host", lambda config, h: HostResult([], shared[h.name]))
+    assert precheck.run_precheck(_config(tmp_path, hosts), SimpleNamespace()) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("precheck: cmp1 (10.89.231.12): machine id c0ffee is also ctl1's — ")
+    assert lines[-1] == "precheck: 1 of 2 hosts ok"
 
 
 # -- orchestration ------------------------------------------------------------------------
@@ -283,7 +377,7 @@ def test_hosts_are_checked_in_parallel_and_reported_in_order() -> None:
     peak = 0
     lock = threading.Lock()
 
-    def check(h: Any) -> list[Finding]:
+    def check(h: Any) -> HostResult:
         nonlocal running, peak
         with lock:
             running += 1
@@ -291,10 +385,10 @@ def test_hosts_are_checked_in_parallel_and_reported_in_order() -> None:
         time.sleep(0.05)
         with lock:
             running -= 1
-        return [Finding(h.name, h.address, "x", "y")]
+        return HostResult([Finding(h.name, h.address, "x", "y")])
 
     results = precheck.check_hosts(hosts, check)
-    assert [r[0].host for r in results] == [h.name for h in hosts]
+    assert [r.findings[0].host for r in results] == [h.name for h in hosts]
     assert peak > 1
 
 
@@ -316,7 +410,9 @@ def test_run_precheck_output_and_exit_code(
         "ctl1": [],
         "cmp1": [Finding("cmp1", "10.89.231.12", "bad", "fix it")],
     }
-    monkeypatch.setattr(precheck, "check_host", lambda config, h: results[h.name])
+    monkeypatch.setattr(
+        precheck, "check_host", lambda config, h: HostResult(results[h.name], facts())
+    )
     assert precheck.run_precheck(_config(tmp_path, hosts), SimpleNamespace()) == 2
     assert capsys.readouterr().out.splitlines() == [
         "precheck: cmp1 (10.89.231.12): bad — fix it",
