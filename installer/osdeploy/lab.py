@@ -71,7 +71,9 @@ IMAGE_PACKAGES = (
 IMAGE_FILES: dict[str, str] = {
     "etc/sudoers.d/osdeploy": f"{LAB_USER} ALL=(ALL) NOPASSWD: ALL\n",
     "etc/hosts": "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n",
-    # Containers start from one image: each boots with its own machine id ...
+    # Containers start from one image: each boots with its own machine id
+    # (systemd takes podman's container id; IMAGE_COMMANDS links dbus's copy
+    # to it, or systemd would take the build's from there) ...
     "etc/machine-id": "",
     # ... and its own SSH host keys, made on first boot.
     "etc/systemd/system/osdeploy-hostkeys.service": (
@@ -93,6 +95,10 @@ IMAGE_COMMANDS: tuple[tuple[str, ...], ...] = (
     # systemd-modules-load cannot load modules in a container; it only marks
     # the host "degraded".
     ("systemctl", "--root={root}", "mask", "systemd-modules-load.service"),
+    # dbus made its machine id during the build; systemd reads that file
+    # before it makes one, so every host would get the build's id and, from
+    # it, the same MAC addresses after a restart.
+    ("ln", "-sf", "/etc/machine-id", "{root}/var/lib/dbus/machine-id"),
     ("chroot", "{root}", "apt-get", "clean"),
 )
 
@@ -391,6 +397,25 @@ def start_host(host: LabHost, public_key: str) -> None:
     _wait_for_ssh(host)
 
 
+# Hosts made from an image before IMAGE_COMMANDS linked dbus's machine id all
+# carry the build's id: give each its own (systemd's from the container id).
+REPAIR_MACHINE_ID = (
+    "test -L /var/lib/dbus/machine-id && exit 0; "
+    "rm -f /etc/machine-id /var/lib/dbus/machine-id && systemd-machine-id-setup >/dev/null && "
+    "ln -s /etc/machine-id /var/lib/dbus/machine-id && echo repaired"
+)
+
+
+def repair_machine_id(host: LabHost) -> None:
+    """Give a running host of an old image its own machine id (a no-op on new ones)."""
+    out = podman("exec", host.container, "sh", "-c", REPAIR_MACHINE_ID)
+    if "repaired" in out:
+        _say(
+            f"{host.name}: gave it its own machine id (it had the image build's, shared by "
+            "every host of that image); MAC addresses follow at its next restart"
+        )
+
+
 def _wait_for_ssh(host: LabHost, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -461,6 +486,7 @@ def cmd_up(
             for host in current:
                 if _exists("container", host.container):
                     podman("start", host.container)
+                    repair_machine_id(host)
             _say(
                 f"lab already up in {deploy_dir}; `osdeploy lab up --add NAME:ROLES` grows it,"
                 " `osdeploy lab down` removes it"
@@ -474,6 +500,9 @@ def cmd_up(
     ensure_network()
     key = ensure_key(deploy_dir)
     public_key = key.with_suffix(".pub").read_text()
+    for host in current if add else []:
+        if _exists("container", host.container):
+            repair_machine_id(host)
     for host in new:
         _say(f"starting {host.name} ({host.address}, roles {','.join(host.roles)})")
         start_host(host, public_key)

@@ -4,7 +4,8 @@ Every service but Nova first, from bare hosts (Keystone, Glance, Placement,
 Neutron with OVN and what they need), then Nova added by itself on the
 control host and two computes (nothing else may change or restart); verify
 with real servers; a re-run that changes nothing; check and diff mode; a
-fourth host joined as a compute, with a server on it.
+fourth host joined as a compute, with a server on it; precheck refuses a
+host cloned from another.
 
 The tests run in file order and build on each other (one lab for the session).
 """
@@ -12,6 +13,7 @@ The tests run in file order and build on each other (one lab for the session).
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from typing import Any
@@ -264,3 +266,30 @@ def test_validate_error_touches_no_host(lab: Lab) -> None:
         assert sorted((lab.dir / "logs").glob("*.log")) == before
     finally:
         config.write_text(good)
+
+
+def test_precheck_refuses_hosts_that_share_a_machine_id(lab: Lab) -> None:
+    hosts = ("ctl1", "cmp1", "cmp2", "cmp3")
+    ids = {h: lab.run("lab", "ssh", h, "cat", "/etc/machine-id").stdout.strip() for h in hosts}
+    # Every lab host has its own (the image carries none of its build).
+    assert len(set(ids.values())) == len(hosts), ids
+
+    def set_id(value: str) -> Run:
+        # One word: ssh hands the command to the remote shell.
+        return lab.run("lab", "ssh", "cmp3", f"echo {value} | sudo tee /etc/machine-id >/dev/null")
+
+    try:
+        # cmp3 as a clone of ctl1 would be.
+        assert set_id(ids["ctl1"]).returncode == 0
+        before = sorted((lab.dir / "logs").glob("*.log"))
+        run = lab.run("deploy")
+        assert run.returncode == 2, run.output
+        assert re.search(
+            rf"^precheck: cmp3 \(\S+\): machine id {ids['ctl1']} is also ctl1's — ",
+            run.stdout,
+            re.MULTILINE,
+        ), run.output
+        assert run.stdout.splitlines()[-1] == "precheck: 3 of 4 hosts ok", run.output
+        assert sorted((lab.dir / "logs").glob("*.log")) == before
+    finally:
+        assert set_id(ids["cmp3"]).returncode == 0
