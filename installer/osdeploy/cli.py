@@ -200,6 +200,12 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
     return lab.cmd_status(deploy_dir(args))
 
 
+def cmd_lab_restart(args: argparse.Namespace) -> int:
+    from osdeploy import lab
+
+    return lab.cmd_restart(deploy_dir(args), args.hosts)
+
+
 def cmd_lab_ssh(args: argparse.Namespace) -> int:
     from osdeploy import lab
 
@@ -294,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _lab_help(args: argparse.Namespace) -> int:
-    raise InputError("lab: name a command: up, down, status, ssh or image")
+    raise InputError("lab: name a command: up, down, status, restart, ssh or image")
 
 
 def _add_lab(lab: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -312,6 +318,8 @@ def _add_lab(lab: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
     _services_option(up, "services for the new osdeploy.yml")
     add("down", cmd_lab_down, "remove the lab hosts (keeps config, passwords, image)")
     add("status", cmd_lab_status, "show the lab hosts")
+    restart = add("restart", cmd_lab_restart, "restart lab hosts, as a reboot of them would")
+    restart.add_argument("hosts", nargs="*", metavar="HOST", help="default: every host")
     ssh = add("ssh", cmd_lab_ssh, "open a shell, or run a command, on a lab host")
     ssh.add_argument("host")
     ssh.add_argument("command", nargs=argparse.REMAINDER, help="-- command to run")

@@ -40,3 +40,13 @@ def test_lab_config_turns_host_key_checking_off_only_for_the_lab() -> None:
 def test_image_recipe_hash_is_stable() -> None:
     assert lab.image_recipe_hash() == lab.image_recipe_hash()
     assert len(lab.image_recipe_hash()) == 16
+
+
+def test_restart_names_the_hosts_it_knows(tmp_path: Path) -> None:
+    with pytest.raises(OsdeployError, match="osdeploy lab up"):
+        lab.cmd_restart(tmp_path, [])
+    (tmp_path / "osdeploy.yml").write_text(
+        "hosts:\n- {name: ctl1, address: 10.89.231.11, roles: [control]}\n"
+    )
+    with pytest.raises(OsdeployError, match=r"no host 'cmp9' in this lab \(hosts: ctl1\)"):
+        lab.cmd_restart(tmp_path, ["cmp9"])
