@@ -114,6 +114,17 @@ class LabHost:
     def container(self) -> str:
         return f"osdeploy-{self.lab}-{self.name}"
 
+    @staticmethod
+    def mac(address: str) -> str:
+        """A fixed MAC for a lab address, as a real NIC has one for life.
+
+        podman would give an interface a random MAC at every start: after a
+        restart the other hosts' ARP caches, and the tunnel neighbour cache of
+        OVS's userspace datapath, point at a MAC nobody has. Locally
+        administered (02:), then the four bytes of the IPv4 address.
+        """
+        return "02:00:" + ":".join(f"{byte:02x}" for byte in ipaddress.ip_address(address).packed)
+
     @property
     def tunnel_address(self) -> str:
         """Same host number as ``address``, on the tunnel network."""
@@ -359,9 +370,10 @@ def start_host(host: LabHost, public_key: str) -> None:
             # Named explicitly: podman does not keep the order of --network
             # options, and the ovn role moves eth1's address to br-phy.
             "--network",
-            f"{NETWORK}:ip={host.address},interface_name=eth0",
+            f"{NETWORK}:ip={host.address},mac={host.mac(host.address)},interface_name=eth0",
             "--network",
-            f"{TUNNEL_NETWORK}:ip={host.tunnel_address},interface_name={TUNNEL_INTERFACE}",
+            f"{TUNNEL_NETWORK}:ip={host.tunnel_address},mac={host.mac(host.tunnel_address)},"
+            f"interface_name={TUNNEL_INTERFACE}",
             "--systemd=always",
             "--privileged",
             "--no-hosts",

@@ -50,3 +50,9 @@ def test_restart_names_the_hosts_it_knows(tmp_path: Path) -> None:
     )
     with pytest.raises(OsdeployError, match=r"no host 'cmp9' in this lab \(hosts: ctl1\)"):
         lab.cmd_restart(tmp_path, ["cmp9"])
+
+
+def test_a_lab_address_has_one_mac_for_life() -> None:
+    host = lab.LabHost("demo", "cmp1", ("compute",), "10.89.231.12")
+    assert host.mac(host.address) == "02:00:0a:59:e7:0c"
+    assert host.mac(host.tunnel_address) == "02:00:0a:59:e8:0c"
