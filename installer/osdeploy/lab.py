@@ -424,7 +424,7 @@ def repair_machine_id(host: LabHost) -> None:
     if "repaired" in out:
         _say(
             f"{host.name}: gave it its own machine id (it had the image build's, shared by "
-            "every host of that image); MAC addresses follow at its next restart"
+            "every host of that image)"
         )
 
 
