@@ -234,7 +234,7 @@ def duplicates(results: Sequence[tuple[Host, HostFacts]]) -> list[Finding]:
         lambda f: [(f.machine_id.strip(), "")] if f.machine_id.strip() else [],
         "give the host its own: `sudo rm -f /etc/machine-id /var/lib/dbus/machine-id && "
         "sudo systemd-machine-id-setup`, then reboot it (systemd derives MAC addresses from it; "
-        "lab hosts: `osdeploy lab up` repairs them)",
+        "lab hosts made from an older image: `osdeploy lab up` repairs them)",
     )
     check(
         "SSH host key",

@@ -92,6 +92,11 @@ def missing_agents(
 # -- edges ---------------------------------------------------------------------
 
 
+#: Seconds a nova service may take to report up: after a host boots,
+#: nova-compute first starts again the servers that ran there.
+REPORT_TIMEOUT = 120.0
+
+
 def _hosts(ctx: VerifyContext, service: str, group: str) -> list[str]:
     """Names of the hosts in a catalog group of a planned service (config order)."""
     roles = ctx.catalog[service].groups.get(group, ())
@@ -157,19 +162,27 @@ def check_neutron_agents(ctx: VerifyContext) -> str:
 
 @check("nova_services")
 def check_nova_services(ctx: VerifyContext) -> str:
-    services = list(ctx.admin().compute.services())
-    up = {(s.binary, s.host) for s in services if s.state == "up" and s.status == "enabled"}
     wanted = [("nova-compute", h) for h in _hosts(ctx, "nova", "nova_compute")]
     wanted += [
         (b, h)
         for b in ("nova-conductor", "nova-scheduler")
         for h in _hosts(ctx, "nova", "nova_api")
     ]
-    missing = [f"{b} on {h}" for b, h in wanted if (b, h) not in up]
-    if missing:
+    missing: list[str] = []
+
+    def all_up() -> bool:
+        services = list(ctx.admin().compute.services())
+        up = {(s.binary, s.host) for s in services if s.state == "up" and s.status == "enabled"}
+        missing[:] = [f"{b} on {h}" for b, h in wanted if (b, h) not in up]
+        return not missing
+
+    try:
+        _wait("nova services", REPORT_TIMEOUT, all_up, interval=5)
+    except CheckFailed:
         raise CheckFailed(
-            f"not up and enabled: {', '.join(missing)} — see /var/log/nova/ on those hosts"
-        )
+            f"not up and enabled after {REPORT_TIMEOUT:.0f} s: {', '.join(missing)} — "
+            "see /var/log/nova/ on those hosts"
+        ) from None
     return f"{len(wanted)} services up: " + ", ".join(sorted({b for b, _ in wanted}))
 
 
@@ -177,13 +190,25 @@ def check_nova_services(ctx: VerifyContext) -> str:
 def check_nova_hypervisors(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     computes = _hosts(ctx, "nova", "nova_compute")
-    hypervisors = {h.name.split(".")[0]: h for h in conn.compute.hypervisors(details=True)}
-    missing = [c for c in computes if c not in hypervisors or hypervisors[c].state != "up"]
-    if missing:
-        raise CheckFailed(
-            f"hypervisor missing or down: {', '.join(missing)} — a new compute is mapped by "
-            "`osdeploy deploy` (cell discovery); see nova-compute.log there"
+    hypervisors: dict[str, Any] = {}
+    missing: list[str] = []
+
+    def all_up() -> bool:
+        hypervisors.clear()
+        hypervisors.update(
+            {h.name.split(".")[0]: h for h in conn.compute.hypervisors(details=True)}
         )
+        missing[:] = [c for c in computes if c not in hypervisors or hypervisors[c].state != "up"]
+        return not missing
+
+    try:
+        _wait("hypervisors", REPORT_TIMEOUT, all_up, interval=5)
+    except CheckFailed:
+        raise CheckFailed(
+            f"hypervisor missing or down after {REPORT_TIMEOUT:.0f} s: {', '.join(missing)} — "
+            "a new compute is mapped by `osdeploy deploy` (cell discovery); see "
+            "nova-compute.log there"
+        ) from None
     providers = {p.name.split(".")[0] for p in conn.placement.resource_providers()}
     unplaced = [c for c in computes if c not in providers]
     if unplaced:
