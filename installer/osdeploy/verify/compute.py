@@ -92,8 +92,8 @@ def missing_agents(
 # -- edges ---------------------------------------------------------------------
 
 
-#: Seconds a nova service may take to report up: after a host boots,
-#: nova-compute first starts again the servers that ran there.
+#: Seconds an agent or a nova service may take to report up: after a host
+#: boots, nova-compute first starts again the servers that ran there.
 REPORT_TIMEOUT = 120.0
 
 
@@ -138,20 +138,29 @@ def check_placement_api(ctx: VerifyContext) -> str:
 
 @check("neutron_agents")
 def check_neutron_agents(ctx: VerifyContext) -> str:
-    agents = [a.to_dict() for a in ctx.admin().network.agents()]
     # ML2/OVN reports every chassis as binary ovn-controller (agent type "OVN
     # Controller Gateway agent" on gateways) and each metadata agent.
     wanted = {
         "ovn-controller": _hosts(ctx, "neutron", "ovn_controller"),
         "neutron-ovn-metadata-agent": _hosts(ctx, "neutron", "neutron_ovn_metadata"),
     }
-    missing = missing_agents(agents, wanted)
-    if missing:
+    agents: list[dict[str, Any]] = []
+    missing: list[str] = []
+
+    def all_alive() -> bool:
+        agents[:] = [a.to_dict() for a in ctx.admin().network.agents()]
+        missing[:] = missing_agents(agents, wanted)
+        return not missing
+
+    try:
+        _wait("agents", REPORT_TIMEOUT, all_alive, interval=5)
+    except CheckFailed:
         seen = sorted(f"{a.get('binary')}@{a.get('host')}" for a in agents)
         raise CheckFailed(
-            f"not alive: {', '.join(missing)} (agents seen: {', '.join(seen) or 'none'}) — "
+            f"not alive after {REPORT_TIMEOUT:.0f} s: {', '.join(missing)} "
+            f"(agents seen: {', '.join(seen) or 'none'}) — "
             "check ovn-controller and neutron-ovn-metadata-agent on those hosts"
-        )
+        ) from None
     return f"{len(agents)} agents alive: " + ", ".join(
         f"{len(hosts)} {binary}" for binary, hosts in wanted.items() if hosts
     )
