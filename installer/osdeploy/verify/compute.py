@@ -97,6 +97,20 @@ def missing_agents(
 REPORT_TIMEOUT = 120.0
 
 
+def _until_reported(missing: Callable[[], list[str]], failure: Callable[[list[str]], str]) -> None:
+    """Wait up to REPORT_TIMEOUT until ``missing()`` is empty; else CheckFailed(failure(last))."""
+    last: list[str] = []
+
+    def none_missing() -> bool:
+        last[:] = missing()
+        return not last
+
+    try:
+        _wait("reports", REPORT_TIMEOUT, none_missing, interval=5)
+    except CheckFailed:
+        raise CheckFailed(failure(last)) from None
+
+
 def _hosts(ctx: VerifyContext, service: str, group: str) -> list[str]:
     """Names of the hosts in a catalog group of a planned service (config order)."""
     roles = ctx.catalog[service].groups.get(group, ())
@@ -145,22 +159,20 @@ def check_neutron_agents(ctx: VerifyContext) -> str:
         "neutron-ovn-metadata-agent": _hosts(ctx, "neutron", "neutron_ovn_metadata"),
     }
     agents: list[dict[str, Any]] = []
-    missing: list[str] = []
 
-    def all_alive() -> bool:
+    def not_alive() -> list[str]:
         agents[:] = [a.to_dict() for a in ctx.admin().network.agents()]
-        missing[:] = missing_agents(agents, wanted)
-        return not missing
+        return missing_agents(agents, wanted)
 
-    try:
-        _wait("agents", REPORT_TIMEOUT, all_alive, interval=5)
-    except CheckFailed:
+    def failure(missing: list[str]) -> str:
         seen = sorted(f"{a.get('binary')}@{a.get('host')}" for a in agents)
-        raise CheckFailed(
+        return (
             f"not alive after {REPORT_TIMEOUT:.0f} s: {', '.join(missing)} "
             f"(agents seen: {', '.join(seen) or 'none'}) — "
             "check ovn-controller and neutron-ovn-metadata-agent on those hosts"
-        ) from None
+        )
+
+    _until_reported(not_alive, failure)
     return f"{len(agents)} agents alive: " + ", ".join(
         f"{len(hosts)} {binary}" for binary, hosts in wanted.items() if hosts
     )
@@ -177,21 +189,19 @@ def check_nova_services(ctx: VerifyContext) -> str:
         for b in ("nova-conductor", "nova-scheduler")
         for h in _hosts(ctx, "nova", "nova_api")
     ]
-    missing: list[str] = []
 
-    def all_up() -> bool:
+    def not_up() -> list[str]:
         services = list(ctx.admin().compute.services())
         up = {(s.binary, s.host) for s in services if s.state == "up" and s.status == "enabled"}
-        missing[:] = [f"{b} on {h}" for b, h in wanted if (b, h) not in up]
-        return not missing
+        return [f"{b} on {h}" for b, h in wanted if (b, h) not in up]
 
-    try:
-        _wait("nova services", REPORT_TIMEOUT, all_up, interval=5)
-    except CheckFailed:
-        raise CheckFailed(
+    _until_reported(
+        not_up,
+        lambda missing: (
             f"not up and enabled after {REPORT_TIMEOUT:.0f} s: {', '.join(missing)} — "
             "see /var/log/nova/ on those hosts"
-        ) from None
+        ),
+    )
     return f"{len(wanted)} services up: " + ", ".join(sorted({b for b, _ in wanted}))
 
 
@@ -200,24 +210,22 @@ def check_nova_hypervisors(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     computes = _hosts(ctx, "nova", "nova_compute")
     hypervisors: dict[str, Any] = {}
-    missing: list[str] = []
 
-    def all_up() -> bool:
+    def not_up() -> list[str]:
         hypervisors.clear()
         hypervisors.update(
             {h.name.split(".")[0]: h for h in conn.compute.hypervisors(details=True)}
         )
-        missing[:] = [c for c in computes if c not in hypervisors or hypervisors[c].state != "up"]
-        return not missing
+        return [c for c in computes if c not in hypervisors or hypervisors[c].state != "up"]
 
-    try:
-        _wait("hypervisors", REPORT_TIMEOUT, all_up, interval=5)
-    except CheckFailed:
-        raise CheckFailed(
+    _until_reported(
+        not_up,
+        lambda missing: (
             f"hypervisor missing or down after {REPORT_TIMEOUT:.0f} s: {', '.join(missing)} — "
             "a new compute is mapped by `osdeploy deploy` (cell discovery); see "
             "nova-compute.log there"
-        ) from None
+        ),
+    )
     providers = {p.name.split(".")[0] for p in conn.placement.resource_providers()}
     unplaced = [c for c in computes if c not in providers]
     if unplaced:
