@@ -107,6 +107,31 @@ def test_bridges_come_back_after_vswitchd_restart(host):
     assert "172.24.4.1/24" in host.check_output("ip -4 -o address show dev br-ex")
 
 
+# One Ethernet frame on eth1-peer, the wire eth1 is plugged into: broadcast,
+# from the MAC given in argv[1], ARP ethertype, zero padding.
+SEND_FRAME = (
+    "import socket, sys; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); "
+    "s.bind(('eth1-peer', 0)); "
+    "s.send(b'\\xff' * 6 + bytes.fromhex(sys.argv[1].replace(':', '')) + b'\\x08\\x06' + bytes(46))"
+)
+
+
+def test_own_frames_sent_back_are_not_learned(host):
+    """A switch port in hairpin mode (the lab's podman bridges) sends br-phy's own
+    broadcasts back in on eth1; learning its own MAC there would make br-phy
+    drop every reply to it (new tunnel peers stay unreachable for minutes).
+    Runs after the vswitchd restart: the guard comes back with the bridges."""
+    mac = host.file("/sys/class/net/eth1/address").content_string.strip()
+    port = host.check_output("ovs-vsctl get Interface eth1 ofport")
+    for _ in range(3):
+        host.check_output(f'python3 -c "{SEND_FRAME}" {mac}')
+    time.sleep(1)
+    fdb = host.check_output("ovs-appctl fdb/show br-phy").splitlines()[1:]
+    learned = [line.split() for line in fdb]
+    assert [port, "0", mac] not in [row[:3] for row in learned], learned
+    assert f"dl_src={mac} actions=drop" in host.check_output("ovs-ofctl dump-flows br-phy")
+
+
 def test_system_id_survives_ovsdb_restart(host):
     """Debian's ovsdb-server unit rewrites system-id from system-id.conf."""
     host.check_output("systemctl restart ovsdb-server ovs-vswitchd")
