@@ -29,7 +29,15 @@ def test_base_packages(host, name):
 
 
 def test_policy_rc_d_removed_after_install(host):
+    # Also the one prepare.yml left behind, as a killed run would.
     assert not host.file("/usr/sbin/policy-rc.d").exists
+
+
+def test_interrupted_transaction_finished(host):
+    # prepare.yml left osdeploy-unfinished unpacked, as a deploy killed
+    # mid-install leaves its packages: the converge configured it.
+    status = host.check_output("dpkg-query -W -f='${db:Status-Status}' osdeploy-unfinished")
+    assert status == "installed"
 
 
 def test_polkit_answers_on_the_system_bus(host):
