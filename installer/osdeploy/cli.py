@@ -122,6 +122,17 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     config, catalog, plan = load(args)
+    from osdeploy import runner
+
+    # One run at a time per directory, from rendering the inventory to
+    # recording what was deployed (a killed run's ansible holds it until it ends).
+    with runner.deployment_lock(deploy_dir(args)) as lock_fd:
+        return _deploy_locked(args, config, catalog, plan, lock_fd)
+
+
+def _deploy_locked(
+    args: argparse.Namespace, config: Config, catalog: Catalog, plan: Plan, lock_fd: int
+) -> int:
     render(args, config, catalog, plan)
     directory = deploy_dir(args)
     if not args.skip_precheck:
@@ -143,7 +154,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         json=args.json,
     )
-    code = runner.run_deploy(directory, plan, opts)
+    code = runner.run_deploy(directory, plan, opts, lock_fd=lock_fd)
     if code == 0 and not args.check:
         from osdeploy import openrc, state
 

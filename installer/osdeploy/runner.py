@@ -12,7 +12,10 @@ workers or ssh ControlPersist masters, and stays behind as a record of the run.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -20,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +51,7 @@ __all__ = [
     "Summary",
     "build_command",
     "build_env",
+    "deployment_lock",
     "exit_code",
     "redact_command",
     "run_deploy",
@@ -62,6 +66,11 @@ POLL_SECONDS = 0.2
 #: How long an interrupted ansible-playbook gets to stop before it is terminated.
 INTERRUPT_GRACE_SECONDS = 20
 LOG_TAIL_LINES = 15
+#: The lock file of a deployment directory, and how long a run waits for it.
+LOCK_NAME = ".deploy.lock"
+LOCK_WAIT_SECONDS = 120
+#: prctl(2): the signal a child gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -196,6 +205,54 @@ def _create_run_files(deploy_dir: Path) -> tuple[Path, Path, int]:
         return log_path, events_path, log_fd
 
 
+@contextlib.contextmanager
+def deployment_lock(deploy_dir: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[int]:
+    """Hold the deployment's lock (an flock on <dir>/.deploy.lock) for one run.
+
+    Yields the lock's file descriptor: run_deploy hands it to ansible-playbook,
+    whose workers inherit it, so the lock stays held until the last of them
+    has exited, even when osdeploy itself was killed. A second run waits up to
+    ``wait`` seconds for it (a killed run's workers finishing their task),
+    then stops with what to do."""
+    deploy_dir.mkdir(parents=True, exist_ok=True)
+    path = deploy_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OsdeployError(
+                        f"another deploy of {deploy_dir} is still running (the processes "
+                        f"holding {path}: fuser -v {path}); wait until it ends, or stop it"
+                    ) from None
+                if not told:
+                    print(
+                        f"osdeploy: another deploy of this directory is still running; "
+                        f"waiting up to {wait:.0f} s for it to end",
+                        file=sys.stderr,
+                    )
+                    told = True
+                time.sleep(1)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _die_with_parent() -> None:
+    """In ansible-playbook before exec: get SIGINT (as from Ctrl-C) when osdeploy dies,
+    so a killed osdeploy does not leave it running on its own."""
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    if os.getppid() != parent:  # osdeploy died before prctl took effect
+        os.kill(os.getpid(), signal.SIGINT)
+
+
 def _log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
         text = log_path.read_text(encoding="utf-8", errors="replace")
@@ -238,9 +295,15 @@ def _follow(
 
 
 def run_deploy(
-    deploy_dir: Path, plan: Plan, opts: DeployOptions, playbook: str = "site.yml"
+    deploy_dir: Path,
+    plan: Plan,
+    opts: DeployOptions,
+    playbook: str = "site.yml",
+    lock_fd: int | None = None,
 ) -> int:
-    """Run a playbook on the deployment; 0 when every host succeeded, else 1."""
+    """Run a playbook on the deployment; 0 when every host succeeded, else 1.
+
+    ``lock_fd`` (from deployment_lock) is inherited by ansible-playbook."""
     deploy_dir = deploy_dir.resolve()
     _check_inputs(deploy_dir, plan, opts, playbook)
     cmd = build_command(deploy_dir, opts, playbook)
@@ -262,6 +325,9 @@ def run_deploy(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                pass_fds=() if lock_fd is None else (lock_fd,),
+                # Run before any thread of osdeploy starts (the display comes after).
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise OsdeployError(

@@ -4,6 +4,7 @@ The side-effect modules (runner, precheck, verify, openrc, lab) are replaced by
 fakes; these tests never import them.
 """
 
+import contextlib
 import sys
 import types
 from collections.abc import Callable
@@ -27,6 +28,15 @@ def deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_key(tmp_path)
     (tmp_path / "osdeploy.yml").write_text(f"{BASE_CONFIG}services: [rabbitmq, keystone]\n")
     return tmp_path
+
+
+def _lock(directory: Path) -> contextlib.AbstractContextManager[int]:
+    """The fake runner's deployment lock: nothing to hold."""
+    return contextlib.nullcontext(7)
+
+
+def _run_ok(directory: Path, plan: Any, opts: Any) -> int:
+    return 0
 
 
 @pytest.fixture
@@ -122,14 +132,16 @@ def test_deploy_runs_the_steps_in_order(
     deploy: Path, fake: Callable[..., types.SimpleNamespace], capsys: pytest.CaptureFixture[str]
 ) -> None:
     precheck = fake("precheck", run_precheck=lambda config, plan: 0)
-    runner = fake("runner", DeployOptions=FakeOptions, run_deploy=lambda d, plan, opts: 0)
+    runner = fake("runner", DeployOptions=FakeOptions, deployment_lock=_lock, run_deploy=_run_ok)
     openrc = fake("openrc", write_openrc=lambda d, config, plan: [d / "admin-openrc.sh"])
 
     argv = ["deploy", "--services", "keystone", "-l", "ctl1", "-t", "keystone-config"]
     assert main([*argv, "-D", "-e", "a=1", "-e", "b=2", "-vv"]) == 0
 
     assert [name for name, _ in precheck.calls] == ["run_precheck"]
-    (_, (directory, plan, opts)), *_ = runner.calls
+    assert [name for name, _ in runner.calls] == ["deployment_lock", "run_deploy"]
+    (directory,) = runner.calls[0][1]
+    (_, (directory, plan, opts)) = runner.calls[1]
     assert directory == deploy
     assert plan.names() == ("mariadb", "rabbitmq", "memcached", "keystone")
     assert opts == FakeOptions(
@@ -150,20 +162,20 @@ def test_deploy_stops_when_precheck_fails(
     deploy: Path, fake: Callable[..., types.SimpleNamespace]
 ) -> None:
     fake("precheck", run_precheck=lambda config, plan: 3)
-    runner = fake("runner", DeployOptions=FakeOptions, run_deploy=lambda d, plan, opts: 0)
+    runner = fake("runner", DeployOptions=FakeOptions, deployment_lock=_lock, run_deploy=_run_ok)
     assert main(["deploy"]) == 3
-    assert runner.calls == []
+    assert [name for name, _ in runner.calls] == ["deployment_lock"]
 
 
 def test_deploy_check_mode_skips_precheck_and_openrc(
     deploy: Path, fake: Callable[..., types.SimpleNamespace]
 ) -> None:
     precheck = fake("precheck", run_precheck=lambda config, plan: 1)
-    runner = fake("runner", DeployOptions=FakeOptions, run_deploy=lambda d, plan, opts: 0)
+    runner = fake("runner", DeployOptions=FakeOptions, deployment_lock=_lock, run_deploy=_run_ok)
     openrc = fake("openrc", write_openrc=lambda d, config, plan: [])
     assert main(["deploy", "--skip-precheck", "-C"]) == 0
     assert precheck.calls == [] and openrc.calls == []
-    assert runner.calls[0][1][2] == FakeOptions(check=True)
+    assert runner.calls[1][1][2] == FakeOptions(check=True)
 
 
 def test_bad_config_stops_deploy_before_anything(

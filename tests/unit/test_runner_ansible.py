@@ -7,7 +7,10 @@ repository's own.
 
 import json
 import os
+import signal
 import stat
+import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -194,3 +197,64 @@ def test_ansible_error_is_reported(
     assert failure["kind"] == "error"
     assert "exited with code" in failure["msg"]
     assert "nosuch" in failure["msg"]
+
+
+SLEEP_PLAYBOOK = """
+- name: Sleep play
+  hosts: h1
+  gather_facts: false
+  tasks:
+    - name: Sleep long
+      ansible.builtin.command: sleep 120
+      changed_when: false
+"""
+
+KILLED_RUN = """
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from osdeploy import runner
+runner.PROJECT_ROOT = Path(sys.argv[1])
+deploy = Path(sys.argv[2])
+plan = SimpleNamespace(services=(SimpleNamespace(name="keystone"),))
+with runner.deployment_lock(deploy) as fd:
+    runner.run_deploy(deploy, plan, runner.DeployOptions(), playbook="sleep.yml", lock_fd=fd)
+"""
+
+
+def test_killed_osdeploy_takes_ansible_down_and_frees_the_lock(
+    project: Path, deploy_dir: Path
+) -> None:
+    # osdeploy killed outright (SIGKILL: no handler runs) mid-task: its
+    # ansible-playbook stops too, and the next run gets the lock once it has.
+    (project / "playbooks/sleep.yml").write_text(SLEEP_PLAYBOOK, encoding="utf-8")
+    proc = subprocess.Popen(
+        [runner.sys.executable, "-c", KILLED_RUN, str(project), str(deploy_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while "Sleep long" not in "".join(
+        p.read_text() for p in (deploy_dir / "logs").glob("*.events.jsonl")
+    ):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.2)
+    with (
+        pytest.raises(runner.OsdeployError, match="still running"),
+        runner.deployment_lock(deploy_dir, wait=0),
+    ):
+        pass
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    started = time.monotonic()
+    with runner.deployment_lock(deploy_dir, wait=30):
+        waited = time.monotonic() - started
+    assert waited < 30
+    log, _ = _run_files(deploy_dir)
+    # ansible-playbook itself said it was interrupted (SIGINT), not left to sleep on.
+    assert (
+        "sleep 120"
+        not in subprocess.run(
+            ["ps", "-eo", "args"], capture_output=True, text=True, check=True
+        ).stdout
+    ), log.read_text()
