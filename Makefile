@@ -102,7 +102,7 @@ $(MOLECULE_TARGETS): molecule/%:
 	  echo "== molecule: $* passed in $$(( $$(date +%s) - start )) s"
 
 e2e: image
-	pytest -v -p no:cacheprovider --durations=0 tests/e2e
+	pytest -v -rP -p no:cacheprovider --durations=0 tests/e2e
 
 ## bench: cold deploy, no-op rerun, raw apt install of the same packages, peak memory
 bench: image

@@ -46,6 +46,13 @@ class Lab:
         argv = [str(BIN / "osdeploy"), "--dir", str(self.dir), *args]
         return self.run_raw(argv, timeout=timeout)
 
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start an osdeploy command without waiting for it (output discarded)."""
+        argv = [str(BIN / "osdeploy"), "--dir", str(self.dir), *args]
+        return subprocess.Popen(
+            argv, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+        )
+
     def run_raw(self, argv: list[str], timeout: float = 300) -> Run:
         proc = subprocess.run(
             argv, env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
