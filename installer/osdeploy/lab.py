@@ -532,9 +532,12 @@ def _lab_hosts(deploy_dir: Path) -> list[LabHost]:
 
 
 def cmd_down(deploy_dir: Path) -> int:
-    for host in _lab_hosts(deploy_dir):
-        if _exists("container", host.container):
-            podman("rm", "--force", "--time", "5", host.container)
+    hosts = [h for h in _lab_hosts(deploy_dir) if _exists("container", h.container)]
+    if hosts:
+        # One call: podman stops and removes them side by side (one after the
+        # other, each took some 20 s to delete its files).
+        podman("rm", "--force", "--time", "5", *(h.container for h in hosts))
+        for host in hosts:
             _say(f"removed {host.name}")
     users = podman("ps", "-a", "--filter", f"network={NETWORK}", "--format", "{{.Names}}")
     if not users.strip():
