@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from osdeploy.catalog import load_catalog
+from osdeploy.runner import load_events
 
 from .conftest import BIN, Lab, Run
 
@@ -101,12 +102,8 @@ def _wait_console(lab: Lab, server: str, text: str, timeout: float = 240) -> str
 
 def _events(lab: Lab) -> list[dict[str, Any]]:
     """Every event of every run so far, oldest run first."""
-    events = []
-    for path in sorted((lab.dir / "logs").glob("deploy-*.events.jsonl")):
-        for line in path.read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                events.append(json.loads(line))
-    return events
+    paths = sorted((lab.dir / "logs").glob("deploy-*.events.jsonl"))
+    return [event for path in paths for event in load_events(path)]
 
 
 def _kill_deploy_in(lab: Lab, play: str, role: str, timeout: float = 3600) -> str:

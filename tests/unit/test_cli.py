@@ -140,7 +140,7 @@ def test_deploy_runs_the_steps_in_order(
 
     assert [name for name, _ in precheck.calls] == ["run_precheck"]
     assert [name for name, _ in runner.calls] == ["deployment_lock", "run_deploy"]
-    (directory,) = runner.calls[0][1]
+    assert runner.calls[0][1] == (deploy,)
     (_, (directory, plan, opts)) = runner.calls[1]
     assert directory == deploy
     assert plan.names() == ("mariadb", "rabbitmq", "memcached", "keystone")

@@ -251,7 +251,7 @@ def test_killed_osdeploy_takes_ansible_down_and_frees_the_lock(
         waited = time.monotonic() - started
     assert waited < 30
     log, _ = _run_files(deploy_dir)
-    # ansible-playbook itself said it was interrupted (SIGINT), not left to sleep on.
+    # ansible-playbook stopped its task (SIGINT) rather than sleep on alone.
     assert (
         "sleep 120"
         not in subprocess.run(
