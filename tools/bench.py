@@ -4,7 +4,8 @@ Figures, all from the same run on the same machine (compare ratios, not
 absolute seconds: the machines are noisy):
 - cold deploy of the default three-host lab cloud (ctl1 control+network,
   cmp1 and cmp2 compute; keystone, glance, placement, neutron/OVN, nova);
-- no-op re-run (nothing changed) and its changed counts;
+- no-op re-run (nothing changed) and its changed counts, then the same with
+  `--recheck` (every step on every host, none left out as converged);
 - adding one compute host: `lab up --add cmp3:compute`, then
   `deploy -l cmp3` (only the deploy is timed);
 - the floor: a plain `apt-get install` of the very packages the deploy
@@ -27,6 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -108,8 +110,13 @@ class MemorySampler(threading.Thread):
                 return
 
 
+def summary_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(proc.stdout[proc.stdout.index("{") :])
+    return data
+
+
 def summary_changed(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
-    data = json.loads(proc.stdout[proc.stdout.index("{") :])
+    data = summary_json(proc)
     return {host: counts["changed"] for host, counts in data["hosts"].items()}
 
 
@@ -144,6 +151,8 @@ def main() -> int:
         sampler.stop.set()
         sampler.join()
     noop, rerun = timed(cloud_dir, "deploy", "--json")
+    # The same with every step on every host (no host left out as converged).
+    recheck, rechecked = timed(cloud_dir, "deploy", "--recheck", "--json")
     osdeploy(cloud_dir, "lab", "up", "--add", "cmp3:compute")
     add_host, added_run = timed(cloud_dir, "deploy", "-l", "cmp3", "--json")
 
@@ -175,6 +184,9 @@ def main() -> int:
         "cold_deploy_s": round(cold, 1),
         "noop_rerun_s": round(noop, 1),
         "noop_rerun_changed": summary_changed(rerun),
+        "noop_rerun_converged": summary_json(rerun).get("converged", []),
+        "noop_recheck_s": round(recheck, 1),
+        "noop_recheck_changed": summary_changed(rechecked),
         "add_compute_host_s": round(add_host, 1),
         "add_compute_host_changed": summary_changed(added_run),
         "restart_all_hosts_s": round(restart, 1),
@@ -194,6 +206,10 @@ def main() -> int:
         f"no-op re-run:                                        {noop:7.1f} s  "
         f"changed={results['noop_rerun_changed']}  "
         f"(target < {NOOP_TARGET_S} s, changed=0: {_met(noop_ok)})"
+    )
+    print(
+        f"no-op re-run, every step (--recheck):                {recheck:7.1f} s  "
+        f"changed={results['noop_recheck_changed']}"
     )
     print(
         f"add one compute host (deploy -l cmp3):               {add_host:7.1f} s  "

@@ -153,6 +153,7 @@ def _deploy_locked(
         extra_vars=tuple(args.extra_vars),
         verbose=args.verbose,
         json=args.json,
+        recheck=args.recheck,
     )
     code = runner.run_deploy(directory, plan, opts, lock_fd=lock_fd)
     if code == 0 and not args.check:
@@ -303,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("-v", "--verbose", action="count", default=0, help="more ansible output")
     deploy.add_argument("--json", action="store_true", help="machine-readable progress")
     deploy.add_argument("--skip-precheck", action="store_true", help="skip the host checks")
+    deploy.add_argument(
+        "--recheck",
+        action="store_true",
+        help="run every step on every host, also on hosts the last run left unchanged",
+    )
     add("precheck", cmd_precheck, "check that every host is reachable and ready")
     add("verify", cmd_verify, "check the deployed services with real API calls")
     add("openrc", cmd_openrc, "write admin-openrc.sh and clouds.yaml")

@@ -19,6 +19,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from osdeploy.inventory import CONVERGED_GROUP
+
 #: Counter names of a host, in display order. ansible's "failures" is "failed" here.
 HOST_COUNTERS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
 #: Lines and characters of a failure message shown on the console (the log has all).
@@ -60,6 +62,8 @@ class Summary:
     changed: dict[str, int] = field(default_factory=dict)
     #: The run's longest task results, longest first (see `slowest`).
     slowest: tuple[TaskTime, ...] = ()
+    #: Hosts left out of every play: unchanged since the last successful run.
+    converged: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -94,6 +98,7 @@ class Summary:
                 }
                 for t in self.slowest
             ],
+            "converged": list(self.converged),
             "log": self.log,
         }
 
@@ -138,6 +143,7 @@ class Progress:
     failures: list[Failure] = field(default_factory=list)
     #: Every host's time on every task it ran (skipped results left out), in run order.
     timings: list[TaskTime] = field(default_factory=list)
+    converged: list[str] = field(default_factory=list)
 
     @property
     def tasks_done(self) -> int:
@@ -223,6 +229,8 @@ class Progress:
         seconds = self._result_seconds(event) if status != "skipped" else None
         if seconds is not None:
             self.timings.append(TaskTime(host, role, task, self.play, seconds))
+        if event.get("group") == CONVERGED_GROUP and host not in self.converged:
+            self.converged.append(host)
         if status in ("ok", "changed"):
             counts["ok"] += 1
             if status == "changed":
@@ -280,6 +288,7 @@ class Progress:
             log=log,
             changed=dict(self.changed),
             slowest=slowest(self.timings),
+            converged=tuple(sorted(self.converged)),
         )
 
 
@@ -475,6 +484,15 @@ def print_summary(console: Console, summary: Summary) -> None:
         console.print(roles)
     if summary.slowest:
         console.print(slowest_table(summary.slowest))
+    if summary.converged:
+        console.print(
+            Text(
+                f"unchanged since the last successful run, left out: {', '.join(summary.converged)}"
+                " (osdeploy deploy --recheck runs every step on them too)"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
     for failure in summary.failures:
         where = task_label(failure.role, failure.task)
         console.print(

@@ -16,6 +16,8 @@ import contextlib
 import ctypes
 import dataclasses
 import fcntl
+import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -53,6 +55,7 @@ __all__ = [
     "build_env",
     "deployment_lock",
     "exit_code",
+    "inputs_fingerprint",
     "redact_command",
     "run_deploy",
     "summarize",
@@ -61,6 +64,11 @@ __all__ = [
 CALLBACK_NAME = "osdeploy_events"
 #: Extra variable the gather play reads to run only some services (architecture.md).
 RUN_SERVICES_VAR = "osdeploy_run_services"
+#: Extra variable of the converged-host skip (architecture.md, "Converged hosts").
+FINGERPRINT_VAR = "osdeploy_converged_fingerprint"
+#: What a run's outcome depends on in the source tree (Molecule scenarios
+#: and READMEs left out: they do not reach a host).
+FINGERPRINT_SOURCES = ("ansible.cfg", "playbooks", "plugins", "roles")
 #: How often the events file is read while ansible runs.
 POLL_SECONDS = 0.2
 #: How long an interrupted ansible-playbook gets to stop before it is terminated.
@@ -83,6 +91,8 @@ class DeployOptions:
     extra_vars: tuple[str, ...] = ()
     verbose: int = 0
     json: bool = False
+    #: Run every step on every host, converged or not.
+    recheck: bool = False
 
 
 def ansible_playbook_path() -> str:
@@ -98,8 +108,48 @@ def services_extra_var(services: Sequence[str]) -> str:
     return json.dumps({RUN_SERVICES_VAR: list(services)})
 
 
-def build_command(deploy_dir: Path, opts: DeployOptions, playbook: str = "site.yml") -> list[str]:
-    """The ansible-playbook argument list for a run (no shell involved)."""
+def _counts_for_fingerprint(relative: Path) -> bool:
+    parts = relative.parts
+    return "molecule" not in parts and "__pycache__" not in parts and relative.suffix != ".md"
+
+
+def fingerprint_files(deploy_dir: Path, root: Path = PROJECT_ROOT) -> dict[str, bytes]:
+    """The files a run's outcome depends on: the source tree's Ansible content and the
+    deployment's inventory (passwords.yml through its link), ``{name: content}``."""
+    files: dict[str, bytes] = {}
+    for source in FINGERPRINT_SOURCES:
+        path = root / source
+        found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for item in found:
+            relative = item.relative_to(root)
+            if _counts_for_fingerprint(relative):
+                files[f"source/{relative}"] = item.read_bytes()
+    inventory = deploy_dir / "inventory"
+    for item in sorted(p for p in inventory.rglob("*") if p.is_file()):
+        files[f"inventory/{item.relative_to(inventory)}"] = item.read_bytes()
+    return files
+
+
+def inputs_fingerprint(files: Mapping[str, bytes], opts: DeployOptions, ansible: str) -> str:
+    """A hash of everything a run's outcome depends on: ``files`` (fingerprint_files),
+    the services and extra variables of the run, and the ansible-core version.
+
+    Check, diff, verbosity and the host limit change no host's outcome and stay out."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name}\0{len(files[name])}\0".encode())
+        digest.update(files[name])
+    options = {"services": list(opts.services), "extra_vars": list(opts.extra_vars)}
+    digest.update(json.dumps({"options": options, "ansible": ansible}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def build_command(
+    deploy_dir: Path, opts: DeployOptions, playbook: str = "site.yml", fingerprint: str = ""
+) -> list[str]:
+    """The ansible-playbook argument list for a run (no shell involved).
+
+    ``fingerprint`` (inputs_fingerprint) turns the converged-host skip on."""
     cmd = [
         ansible_playbook_path(),
         "-i",
@@ -118,6 +168,8 @@ def build_command(deploy_dir: Path, opts: DeployOptions, playbook: str = "site.y
         cmd += ["-e", services_extra_var(opts.services)]
     for extra in opts.extra_vars:
         cmd += ["-e", extra]
+    if fingerprint:
+        cmd += ["-e", f"{FINGERPRINT_VAR}={fingerprint}"]
     if opts.verbose > 0:
         cmd.append("-" + "v" * min(opts.verbose, 6))
     return cmd
@@ -146,7 +198,8 @@ def redact_command(cmd: Sequence[str]) -> str:
     hide_next = False
     for arg in cmd:
         if hide_next:
-            shown.append(arg if arg.startswith(f'{{"{RUN_SERVICES_VAR}"') else "<hidden>")
+            ours = arg.startswith((f'{{"{RUN_SERVICES_VAR}"', f"{FINGERPRINT_VAR}="))
+            shown.append(arg if ours else "<hidden>")
             hide_next = False
             continue
         shown.append(arg)
@@ -306,7 +359,17 @@ def run_deploy(
     ``lock_fd`` (from deployment_lock) is inherited by ansible-playbook."""
     deploy_dir = deploy_dir.resolve()
     _check_inputs(deploy_dir, plan, opts, playbook)
-    cmd = build_command(deploy_dir, opts, playbook)
+    # A run limited by tags runs only part of each role: it neither skips
+    # converged hosts nor records them.
+    skip_converged = not (opts.recheck or opts.tags)
+    fingerprint = (
+        inputs_fingerprint(
+            fingerprint_files(deploy_dir), opts, importlib.metadata.version("ansible-core")
+        )
+        if skip_converged
+        else ""
+    )
+    cmd = build_command(deploy_dir, opts, playbook, fingerprint)
     log_path, events_path, log_fd = _create_run_files(deploy_dir)
     env = build_env(events_path, os.environ)
     out = Console(highlight=False)

@@ -10,7 +10,8 @@ object has "event" (the kind) and "time" (UNIX seconds). Kinds and fields:
   playbook_start  {playbook}
   play_start      {name}
   task_start      {name, role, play, handler}
-  runner_ok       {host, task, role, changed, duration}   (ok, nothing changed)
+  runner_ok       {host, task, role, changed, duration[, group]}   (ok, nothing changed;
+                  group: the group a group_by task put the host in)
   runner_changed  {host, task, role, changed, duration}
   runner_skipped  {host, task, role, changed, duration}
   runner_failed   {host, task, role, changed, duration, ignored, rescued, msg}
@@ -217,6 +218,9 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             fields["duration"] = round(max(time.monotonic() - started, 0.0), 3)
         if event in ("runner_failed", "runner_unreachable"):
             fields["msg"] = _message(data)
+        # group_by: the group the host joined (the runner reads converged hosts from it).
+        if isinstance(data, dict) and isinstance(data.get("add_group"), str):
+            fields["group"] = data["add_group"]
         fields.update(extra)
         self._emit(event, **fields)
 

@@ -4,10 +4,12 @@ Every service but Nova first, from bare hosts (Keystone, Glance, Placement,
 Neutron with OVN and what they need; osdeploy killed halfway, then run
 again), then Nova added by itself on the
 control host and two computes (nothing else may change or restart); verify
-with real servers; a re-run that changes nothing; check and diff mode; a
-fourth host joined as a compute, with a server on it; every host restarted
-at once, then verify again and the server from before answers ping;
-precheck refuses a host cloned from another.
+with real servers; a re-run that changes nothing, one that leaves every
+converged host out; check and diff mode; drift by hand seen and repaired;
+a fourth host joined as a compute, with a server on it; every host
+restarted at once, then verify again and the server from before answers
+ping, and deploys after it change nothing more; precheck refuses a host
+cloned from another.
 
 The tests run in file order and build on each other (one lab for the session).
 """
@@ -251,18 +253,56 @@ def test_openstack_client_boots_a_server(lab: Lab) -> None:
         pass
 
 
+def _changed(summary: dict[str, Any]) -> dict[str, int]:
+    return {host: counts["changed"] for host, counts in summary["hosts"].items()}
+
+
 def test_second_deploy_changes_nothing(lab: Lab) -> None:
+    # The last run deployed nova alone: this one, with every service, runs
+    # every step of every role on every host (no host is converged for
+    # these inputs yet) and changes nothing.
     summary = _summary(lab.run("deploy", "--json", timeout=1800))
-    assert {host: counts["changed"] for host, counts in summary["hosts"].items()} == dict.fromkeys(
-        HOSTS, 0
-    )
+    assert summary["converged"] == [], summary["converged"]
+    assert _changed(summary) == dict.fromkeys(HOSTS, 0)
+
+
+def test_third_deploy_leaves_every_converged_host_out(lab: Lab) -> None:
+    summary = _summary(lab.run("deploy", "--json", timeout=1800))
+    assert summary["converged"] == sorted(HOSTS), summary
+    assert _changed(summary) == dict.fromkeys(HOSTS, 0)
+    # Only the probe ran: no service role, on no host.
+    assert not set(summary["roles"]) & {"common", "keystone", "nova", "neutron"}, summary["roles"]
+    print(f"no-op re-run with every host converged: {summary['total_seconds']} s")
 
 
 def test_check_and_diff_mode_is_clean_and_quiet(lab: Lab) -> None:
-    # -C -D on a deployed cloud: nothing would change, and the secret-bearing
-    # templates print no diff (the next test looks for leaks in this run too).
-    run = lab.run("deploy", "-C", "-D", "--json", "--skip-precheck", timeout=1800)
-    assert {h: c["changed"] for h, c in _summary(run)["hosts"].items()} == dict.fromkeys(HOSTS, 0)
+    # -C -D on a deployed cloud, every step on every host (--recheck):
+    # nothing would change, and the secret-bearing templates print no diff
+    # (the next tests look for leaks in this run too).
+    run = lab.run("deploy", "-C", "-D", "--recheck", "--json", "--skip-precheck", timeout=1800)
+    summary = _summary(run)
+    assert summary["converged"] == []
+    assert _changed(summary) == dict.fromkeys(HOSTS, 0)
+
+
+def test_a_host_changed_by_hand_runs_every_step_and_is_repaired(lab: Lab) -> None:
+    # Drift the probe must see: a configuration file edited on cmp2, a
+    # service stopped on cmp1. ctl1 stays converged and is left out.
+    conf = "/etc/nova/nova.conf"
+    original = lab.run("lab", "ssh", "cmp2", "sudo", "cat", conf).stdout
+    assert "[DEFAULT]" in original
+    edit = lab.run("lab", "ssh", "cmp2", f"echo '# by hand' | sudo tee -a {conf} >/dev/null")
+    assert edit.returncode == 0, edit.output
+    assert lab.run("lab", "ssh", "cmp1", "sudo systemctl stop chrony").returncode == 0
+    summary = _summary(lab.run("deploy", "--json", timeout=1800))
+    assert summary["converged"] == ["ctl1"], summary["converged"]
+    changed = _changed(summary)
+    assert changed["ctl1"] == 0 and changed["cmp1"] > 0 and changed["cmp2"] > 0, changed
+    assert lab.run("lab", "ssh", "cmp2", "sudo", "cat", conf).stdout == original
+    assert lab.run("lab", "ssh", "cmp1", "systemctl is-active chrony").stdout.strip() == "active"
+    log = sorted((lab.dir / "logs").glob("deploy-*.log"))[-1].read_text()
+    assert "cmp2 runs every step: /etc/nova/nova.conf changed" in log
+    assert "cmp1 runs every step: chrony.service not running" in log
 
 
 def test_no_secret_in_logs_or_console(lab: Lab) -> None:
@@ -347,6 +387,23 @@ def test_every_host_restarts_and_the_cloud_comes_back(lab: Lab) -> None:
                 time.sleep(5)
     finally:
         lab.run_raw([*cli, "security", "group", "delete", "e2e-restart-sg"])
+
+
+def test_deploys_after_the_restart_change_nothing_but_what_cmp3_brought(lab: Lab) -> None:
+    # cmp3 joined with -l cmp3: the other hosts have not seen it yet (their
+    # /etc/hosts, nova's known hosts for live migration). The first deploy
+    # after the restart brings them up to date and finds cmp3 converged,
+    # restart and all; the next one has nothing to do anywhere.
+    hosts = (*HOSTS, "cmp3")
+    first = _summary(lab.run("deploy", "--json", timeout=1800))
+    assert first["converged"] == ["cmp3"], first["converged"]
+    changed_roles = {role for role, n in first["changed"].items() if n}
+    assert changed_roles <= {"common", "nova"}, first["changed"]
+    second = _summary(lab.run("deploy", "--json", timeout=1800))
+    assert second["converged"] == sorted(hosts), second["converged"]
+    assert _changed(second) == dict.fromkeys(hosts, 0)
+    seconds = second["total_seconds"]
+    print(f"after the restart: changed {first['changed']}, then a no-op in {seconds} s")
 
 
 def test_validate_error_touches_no_host(lab: Lab) -> None:

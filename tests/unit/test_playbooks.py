@@ -14,10 +14,13 @@ import yaml
 from osdeploy.catalog import Catalog
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-#: Plays every run starts with, before the services.
+#: Plays every run starts with, before the services, and ends with.
 PRELUDE = ["gather.yml", "common.yml"]
-#: ``<group>[:!<group>...]:&enable_<service>_True``
-HOSTS_RE = re.compile(r"^(?P<group>[a-z_]+)(?::![a-z_]+)*:&enable_(?P<service>[a-z_]+)_True$")
+CODA = ["converged.yml"]
+#: ``<group>[:!<group>...]:&enable_<service>_True:!osdeploy_converged_True``
+HOSTS_RE = re.compile(
+    r"^(?P<group>[a-z_]+)(?::![a-z_]+)*:&enable_(?P<service>[a-z_]+)_True:!osdeploy_converged_True$"
+)
 
 
 def _load(name: str) -> list[dict[str, Any]]:
@@ -32,7 +35,15 @@ def _site_imports() -> list[str]:
 
 def test_site_imports_every_deployable_service_in_dependency_order(catalog: Catalog) -> None:
     deployable = [s.name for s in catalog.services if s.deployable]
-    assert _site_imports() == PRELUDE + [f"{name}.yml" for name in catalog.order(deployable)]
+    assert _site_imports() == PRELUDE + [f"{name}.yml" for name in catalog.order(deployable)] + CODA
+
+
+def test_every_play_after_gather_leaves_converged_hosts_out() -> None:
+    # gather.yml sorts the hosts; every later play must skip the converged
+    # ones, or a no-op re-run walks them through that play's checks again.
+    for name in _site_imports()[1:]:
+        for play in _load(name):
+            assert play["hosts"].endswith(":!osdeploy_converged_True"), f"{name}: {play['hosts']}"
 
 
 def test_each_service_playbook_targets_its_own_groups_and_flag(catalog: Catalog) -> None:

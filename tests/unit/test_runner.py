@@ -215,6 +215,7 @@ def test_summary_json_shape() -> None:
         "total_seconds",
         "failures",
         "slowest",
+        "converged",
         "log",
     }
     assert data["log"] == "/x.log"
@@ -339,3 +340,97 @@ def test_shorten_keeps_the_end() -> None:
 )
 def test_format_seconds(secs: float, text: str) -> None:
     assert format_seconds(secs) == text
+
+
+# -- the converged-host skip's fingerprint ----------------------------------------
+
+
+def _deployment(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "src"
+    for name, text in {
+        "ansible.cfg": "[defaults]\n",
+        "playbooks/site.yml": "---\n",
+        "roles/nova/tasks/main.yml": "---\n",
+        "roles/nova/README.md": "# nova\n",
+        "roles/nova/molecule/default/molecule.yml": "---\n",
+        "plugins/filter/f.py": "x = 1\n",
+    }.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    deploy = tmp_path / "deploy"
+    (deploy / "inventory/group_vars/all").mkdir(parents=True)
+    (deploy / "inventory/hosts.yml").write_text("all: {}\n")
+    (deploy / "passwords.yml").write_text("nova_password: s3cret\n")
+    (deploy / "inventory/group_vars/all/passwords.yml").symlink_to("../../../passwords.yml")
+    return root, deploy
+
+
+def _fingerprint(root: Path, deploy: Path, opts: DeployOptions | None = None) -> str:
+    opts = opts or DeployOptions()
+    return runner.inputs_fingerprint(runner.fingerprint_files(deploy, root), opts, "2.19.0")
+
+
+def test_fingerprint_reads_code_inventory_and_passwords_only(tmp_path: Path) -> None:
+    root, deploy = _deployment(tmp_path)
+    assert sorted(runner.fingerprint_files(deploy, root)) == [
+        "inventory/group_vars/all/passwords.yml",
+        "inventory/hosts.yml",
+        "source/ansible.cfg",
+        "source/playbooks/site.yml",
+        "source/plugins/filter/f.py",
+        "source/roles/nova/tasks/main.yml",
+    ]
+
+
+def test_fingerprint_changes_with_every_input_that_reaches_a_host(tmp_path: Path) -> None:
+    root, deploy = _deployment(tmp_path)
+    first = _fingerprint(root, deploy)
+    assert _fingerprint(root, deploy) == first
+    assert _fingerprint(root, deploy, DeployOptions(limit="cmp1", check=True, verbose=2)) == first
+    assert _fingerprint(root, deploy, DeployOptions(services=("nova",))) != first
+    assert _fingerprint(root, deploy, DeployOptions(extra_vars=("a=1",))) != first
+    assert (
+        runner.inputs_fingerprint(runner.fingerprint_files(deploy, root), DeployOptions(), "2.20")
+        != first
+    )
+    (root / "roles/nova/README.md").write_text("# changed\n")
+    assert _fingerprint(root, deploy) == first
+    for changed in (deploy / "passwords.yml", root / "roles/nova/tasks/main.yml"):
+        text = changed.read_text()
+        changed.write_text(text + "# more\n")
+        assert _fingerprint(root, deploy) != first, changed
+        changed.write_text(text)
+    assert _fingerprint(root, deploy) == first
+
+
+def test_fingerprint_goes_to_the_command_and_is_shown_in_the_log() -> None:
+    cmd = build_command(DEPLOY, DeployOptions(), fingerprint="abc123")
+    assert cmd[-2:] == ["-e", "osdeploy_converged_fingerprint=abc123"]
+    assert "osdeploy_converged_fingerprint=abc123" in runner.redact_command(cmd)
+    assert "osdeploy_converged_fingerprint" not in " ".join(build_command(DEPLOY, DeployOptions()))
+
+
+def test_summary_names_the_converged_hosts() -> None:
+    events = [
+        {
+            "event": "play_start",
+            "name": "Find the hosts an earlier run left converged",
+            "time": 1.0,
+        },
+        {"event": "task_start", "name": "Leave converged hosts out", "role": "", "time": 1.0},
+        *(
+            {
+                "event": "runner_ok",
+                "host": h,
+                "task": "Leave converged hosts out",
+                "role": "",
+                "changed": False,
+                "group": f"osdeploy_converged_{h != 'cmp2'}",
+                "time": 1.5,
+            }
+            for h in ("ctl1", "cmp1", "cmp2")
+        ),
+    ]
+    summary = summarize(events)
+    assert summary.converged == ("cmp1", "ctl1")
+    assert summary.to_json()["converged"] == ["cmp1", "ctl1"]
