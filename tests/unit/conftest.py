@@ -1,13 +1,16 @@
 """Shared fixtures: the real catalog, and config files written into a tmp deployment dir."""
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from osdeploy.catalog import Catalog, load_catalog
 from osdeploy.config import Config, load_config
 
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 KEY_NAME = "id_test"
 
@@ -24,6 +27,16 @@ hosts:
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog()
+
+
+def load_module(relative: str) -> ModuleType:
+    """A Python file of the tree that is not in a package (an Ansible module), imported."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_key(directory: Path, name: str = KEY_NAME) -> Path:

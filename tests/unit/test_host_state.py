@@ -1,23 +1,16 @@
 """The converged-host probe's comparison: a host counts as converged only when
 every recorded part of it is as the last successful run left it."""
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-MODULE = Path(__file__).resolve().parents[2] / "plugins/modules/osdeploy_host_state.py"
+from conftest import load_module
 
 
 @pytest.fixture(scope="module")
 def hs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("osdeploy_host_state", MODULE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("plugins/modules/osdeploy_host_state.py")
 
 
 RECORD: dict[str, Any] = {

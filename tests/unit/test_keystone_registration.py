@@ -1,25 +1,15 @@
 """The Keystone registration module's planning: only the difference is written."""
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-MODULE = (
-    Path(__file__).resolve().parents[2]
-    / "roles/openstack_service/library/osdeploy_keystone_registration.py"
-)
+from conftest import load_module
 
 
 @pytest.fixture(scope="module")
 def reg() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("osdeploy_keystone_registration", MODULE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("roles/openstack_service/library/osdeploy_keystone_registration.py")
 
 
 SERVICE = {"name": "glance", "type": "image", "description": "OpenStack Image"}
