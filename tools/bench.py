@@ -10,7 +10,8 @@ absolute seconds: the machines are noisy):
   `deploy -l cmp3` (only the deploy is timed);
 - the floor: a plain `apt-get install` of the very packages the deploy
   installed, on two fresh lab hosts at once (a control and a compute, as the
-  deploy installs hosts in parallel), services held back by policy-rc.d;
+  deploy installs hosts in parallel), services held back by policy-rc.d,
+  Recommends left out as the deploy leaves them out;
 - peak memory (working set: usage minus inactive page cache) of ctl1 and
   cmp1, sampled during the cold deploy, and the kernel's max usage figure;
 - a restart of every host (`lab restart`, as a reboot would) to a passing
@@ -124,7 +125,8 @@ def raw_install(container: str, packages: list[str]) -> threading.Thread:
     """Install packages plainly in a thread (services held back), the floor of a deploy."""
     script = (
         "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d"
-        " && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+        " && apt-get update -qq && DEBIAN_FRONTEND=noninteractive"
+        " apt-get install -y -qq --no-install-recommends "
         + " ".join(packages)
         + " >/dev/null && rm /usr/sbin/policy-rc.d"
     )
