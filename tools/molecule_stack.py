@@ -5,8 +5,9 @@ converged once by the scenario roles/common/molecule/stack, the container
 is stopped cleanly and committed as ``localhost/osdeploy-molecule-stack:current``.
 The scenarios of glance, placement, nova, neutron and openstack_service
 start from it (their .env.yml sets MOLECULE_OSDEPLOY_IMAGE) and converge
-their whole stack on top: the stack's roles find next to nothing to do, the
-role under test converges from nothing, and idempotence runs as always.
+only common and their own roles on top (the services' address is the same
+in every container, so the stack needs nothing): the role under test
+converges from nothing, and idempotence runs as always.
 
 The image carries a label with the hash of its recipe: the stack's roles,
 the shared Molecule files, the filters and catalog they read, and the host
