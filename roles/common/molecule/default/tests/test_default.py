@@ -85,6 +85,16 @@ def test_service_role_packages_installed_up_front(host, name):
     assert not host.service(name).is_running
 
 
+def test_base_and_service_packages_go_in_one_transaction(host):
+    # A host new to its service roles pays for one apt transaction, not two:
+    # the install that brought keystone brought the base packages too.
+    history = host.file("/var/log/apt/history.log").content_string
+    installs = [entry for entry in history.split("\n\n") if "\nInstall: " in entry]
+    with_keystone = [entry for entry in installs if "keystone:" in entry]
+    assert len(with_keystone) == 1, installs
+    assert "polkitd:" in with_keystone[0] and "chrony:" in with_keystone[0]
+
+
 def test_service_role_debconf_answered_before_the_install(host):
     # keystone's questions were preseeded by its install step in collect
     # mode, so the package set up no database of its own.
