@@ -93,6 +93,15 @@ molecule-stack:
 
 $(STACK_ROLES:roles/%=molecule/%): molecule-stack
 
+# The key Molecule's steps log in to the containers with
+# (.config/molecule/config.yml, ssh-proxy); one per machine, made once.
+MOLECULE_KEY := /var/cache/osdeploy/molecule/ssh_ed25519
+$(MOLECULE_KEY):
+	@mkdir -p $(@D)
+	ssh-keygen -q -t ed25519 -N '' -C osdeploy-molecule -f $@
+
+molecule-stack $(MOLECULE_TARGETS): | $(MOLECULE_KEY)
+
 # One scenario: make molecule/<role>. Each has its own apt archive, so
 # scenarios running side by side do not wait on each other's apt lock.
 $(MOLECULE_TARGETS): molecule/%:
