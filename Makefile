@@ -84,9 +84,11 @@ molecule: image
 
 # The stack image the stack scenarios start from; rebuilt only when its
 # recipe changed (tools/molecule_stack.py, which makes sure of the host image
-# itself). No prerequisite on purpose: with one, make -j starts the stack
-# only after every scenario that does not need it, and the longest
-# scenarios, which do, start last.
+# itself). Its only prerequisite is the machine's Molecule key (order-only,
+# made once). With `image` as one, make -j started the stack only after
+# every scenario that does not need it; even without, make runs the stack
+# in one slot and, when it ends, goes on down its list (mariadb, memcached,
+# keystone, ...) before nova and neutron (docs/benchmarks.md, fifth step).
 molecule-stack:
 	@mkdir -p /var/cache/osdeploy/apt-archives/molecule-stack/partial
 	python tools/molecule_stack.py
