@@ -79,21 +79,26 @@ unit: deps
 image: deps
 	osdeploy lab image
 
+# The stack image first, alone (seconds when it is current), then the
+# scenarios with it taken as made (STACK_MADE): as a prerequisite inside the
+# -j run, make started the scenarios that do not need it first and nova and
+# neutron, the longest, 12 minutes late (docs/benchmarks.md, fifth step).
 molecule: image
-	@$(MAKE) --no-print-directory -j$(MOLECULE_JOBS) -O $(MOLECULE_TARGETS)
+	@$(MAKE) --no-print-directory molecule-stack
+	@$(MAKE) --no-print-directory -j$(MOLECULE_JOBS) -O STACK_MADE=1 $(MOLECULE_TARGETS)
 
 # The stack image the stack scenarios start from; rebuilt only when its
 # recipe changed (tools/molecule_stack.py, which makes sure of the host image
 # itself). Its only prerequisite is the machine's Molecule key (order-only,
-# made once). With `image` as one, make -j started the stack only after
-# every scenario that does not need it; even without, make runs the stack
-# in one slot and, when it ends, goes on down its list (mariadb, memcached,
-# keystone, ...) before nova and neutron (docs/benchmarks.md, fifth step).
+# made once). A single stack scenario (make molecule/nova) makes it first;
+# `make molecule` makes it before the -j run.
 molecule-stack:
 	@mkdir -p /var/cache/osdeploy/apt-archives/molecule-stack/partial
 	python tools/molecule_stack.py
 
+ifndef STACK_MADE
 $(STACK_ROLES:roles/%=molecule/%): molecule-stack
+endif
 
 # The key Molecule's steps log in to the containers with
 # (.config/molecule/config.yml, ssh-proxy); one per machine, made once.
