@@ -1,13 +1,16 @@
 """A tiny bootable guest for `osdeploy verify`, made from Debian packages only.
 
 Debian trixie's cloud kernel (``linux-image-cloud-amd64``) plus an initramfs
-holding ``busybox-static``, the virtio network modules and
-``lab/testimage/init``. The guest prints marker lines on ttyS0, takes an
-address by DHCP, reads ``ping <ipv4>`` lines from the OpenStack user data and
-prints one ``OSDEPLOY-PING <ipv4> ok|failed`` line per change of result. No
-registry, no download but Debian's archive: the packages are fetched and
-unpacked in a throw-away container of the lab image, the initramfs is written
-by the pure functions below.
+holding ``busybox-static``, the virtio network and disk modules, dropbear
+(SSH server) with the shared libraries it needs, and ``lab/testimage/init``.
+The guest behaves like a small cloud image: it prints marker lines on ttyS0,
+takes an address by DHCP, puts the server's SSH key from the metadata service
+into root's ``authorized_keys`` and serves SSH (keys only), and runs its user
+data when that is a script (``#!``). Other user data is read as ``ping
+<ipv4>`` lines: one ``OSDEPLOY-PING <ipv4> ok|failed`` line per change of
+result. No registry, no download but Debian's archive: the packages are
+fetched and unpacked in a throw-away container of the lab image, the
+initramfs is written by the pure functions below.
 
 How Nova boots it (read in nova 31.0.0, Debian trixie ``python3-nova``
 2:31.0.0-6+deb13u3, and glance 30.0.0 ``python3-glance`` 2:30.0.0-3+deb13u5):
@@ -71,10 +74,16 @@ from osdeploy.errors import OsdeployError
 MARKER_BOOTED = "OSDEPLOY-TESTIMAGE-BOOTED"
 #: Printed once DHCP configured the interface: ``OSDEPLOY-TESTIMAGE-UP ip=10.0.0.5``.
 MARKER_UP = "OSDEPLOY-TESTIMAGE-UP"
-#: ``OSDEPLOY-USERDATA ok|none|failed targets=a,b``: the user data fetch and the ping targets.
+#: ``OSDEPLOY-USERDATA ok|script|none|failed targets=a,b``: user data fetched, ping targets.
 MARKER_USERDATA = "OSDEPLOY-USERDATA"
 #: ``OSDEPLOY-PING <ipv4> ok|failed``: printed when an address's result changes; last one counts.
 PING_PREFIX = "OSDEPLOY-PING"
+#: ``OSDEPLOY-SSHKEY ok|none|failed``: the server's SSH key from the metadata service.
+MARKER_SSHKEY = "OSDEPLOY-SSHKEY"
+#: ``OSDEPLOY-SSHD started|failed``: dropbear on port 22, key logins only.
+MARKER_SSHD = "OSDEPLOY-SSHD"
+#: ``OSDEPLOY-SCRIPT rc=<n>``: a user-data script finished with that exit code.
+MARKER_SCRIPT = "OSDEPLOY-SCRIPT"
 
 #: ``os_command_line`` for the root image: Nova's default ends in console=hvc0;
 #: no_timer_check is what Nova adds for virt_type=qemu (slow TCG timer checks).
@@ -83,6 +92,10 @@ KERNEL_CMDLINE = "console=ttyS0 no_timer_check"
 GLANCE_FORMATS = {"kernel": "aki", "initrd": "ari", "disk": "ami"}
 
 PACKAGES = ("linux-image-cloud-amd64", "busybox-static")
+#: Installed in the build container; the programs go into the guest with the
+#: shared libraries ``ldd`` names for them there (glibc of the same release).
+PROGRAM_PACKAGES = ("dropbear-bin",)
+PROGRAMS = ("/usr/sbin/dropbear",)
 #: Loaded with their dependencies unless the kernel has them built in
 #: (trixie's cloud kernel builds virtio_pci in; virtio_net and virtio_blk are modules).
 MODULES = ("virtio_net", "virtio_blk")
@@ -92,7 +105,7 @@ SOURCE_FILES = {"init": "init", "udhcpc.script": "etc/udhcpc.script"}
 DISK_SIZE = 1024 * 1024
 CACHE_DIR = Path(os.environ.get("OSDEPLOY_TESTIMAGE_CACHE", "/var/cache/osdeploy/testimage"))
 #: Bump when the builder's output changes for the same inputs.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 
 #: Offsets of the boot flags of an MBR's four partition entries.
 MBR_BOOT_FLAGS = (446, 462, 478, 494)
@@ -185,16 +198,34 @@ def recipe_hash(
     packages: Sequence[str] = PACKAGES,
     modules: Sequence[str] = MODULES,
     disk_size: int = DISK_SIZE,
+    programs: Sequence[str] = (*PROGRAM_PACKAGES, *PROGRAMS),
 ) -> str:
-    """Names a build: same scripts, packages and modules, same cache entry."""
+    """Names a build: same scripts, packages, programs and modules, same cache entry."""
     recipe = {
         "builder": BUILDER_VERSION,
         "packages": list(packages),
+        "programs": list(programs),
         "modules": list(modules),
         "disk_size": disk_size,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def ldd_paths(text: str) -> list[str]:
+    """The files of the shared libraries in ``ldd`` output (the vDSO has none).
+
+    ``libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)`` and the loader's
+    own line ``/lib64/ld-linux-x86-64.so.2 (0x...)``.
+    """
+    paths: list[str] = []
+    for line in text.splitlines():
+        if "not found" in line:
+            raise OsdeployError(f"testimage: ldd finds no library for {line.strip()!r}")
+        words = line.split()
+        candidates = words[2:3] if "=>" in words else words[:1]
+        paths += [w for w in candidates if w.startswith("/") and w not in paths]
+    return paths
 
 
 def module_name(filename: str) -> str:
@@ -348,18 +379,33 @@ def newc_archive(entries: Iterable[CpioEntry]) -> bytes:
 
 
 def initramfs_entries(
-    busybox: bytes, modules: Sequence[tuple[str, bytes]], files: Mapping[str, bytes]
+    busybox: bytes,
+    modules: Sequence[tuple[str, bytes]],
+    files: Mapping[str, bytes],
+    programs: Mapping[str, bytes] | None = None,
 ) -> list[CpioEntry]:
     """The initramfs: busybox, /dev/console, the scripts, modules numbered in load order.
 
-    ``files`` maps initramfs paths (``init``, ``etc/udhcpc.script``) to contents.
+    ``files`` maps initramfs paths (``init``, ``etc/udhcpc.script``) to
+    contents; ``programs`` the same for programs and their libraries
+    (``usr/sbin/dropbear``, ``lib/x86_64-linux-gnu/libz.so.1``), whose
+    directories are added.
     """
-    entries = [directory(path) for path in INITRAMFS_DIRS]
-    entries[INITRAMFS_DIRS.index("tmp")] = directory("tmp", 0o1777)
+    programs = programs or {}
+    dirs = list(INITRAMFS_DIRS)
+    for path in sorted(programs):
+        parts = path.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            parent = "/".join(parts[:depth])
+            if parent not in dirs:
+                dirs.append(parent)
+    entries = [directory(path) for path in dirs]
+    entries[dirs.index("tmp")] = directory("tmp", 0o1777)
     # The kernel opens /dev/console for /init before devtmpfs is mounted.
     entries += [char_device("dev/console", 5, 1), char_device("dev/null", 1, 3, 0o666)]
     entries += [regular("bin/busybox", busybox, 0o755), symlink("bin/sh", "busybox")]
     entries += [regular(path, data, 0o755) for path, data in sorted(files.items())]
+    entries += [regular(path, data, 0o755) for path, data in sorted(programs.items())]
     entries += [
         regular(f"lib/modules/testimage/{index:02d}-{name}.ko", data)
         for index, (name, data) in enumerate(modules, start=1)
@@ -417,11 +463,12 @@ def _load(directory: Path) -> TestImage | None:
     return TestImage(kernel, initrd, disk, kernel_version=version, manifest=manifest)
 
 
-def _fetch_packages(work: Path) -> tuple[Path, dict[str, str]]:
+def _fetch_packages(work: Path) -> tuple[Path, dict[str, str], dict[str, bytes]]:
     """Download and unpack the packages in a throw-away lab container.
 
-    Returns the unpacked root and the package versions. The machine may be
-    another Debian release: its own kernel and busybox are never used.
+    Returns the unpacked root, the package versions and the programs with
+    their libraries (initramfs path -> contents). The machine may be another
+    Debian release: its own kernel, busybox and libraries are never used.
     """
     from osdeploy import lab
 
@@ -466,16 +513,37 @@ def _fetch_packages(work: Path) -> tuple[Path, dict[str, str]]:
             path = f"/work/{deb(package).name}"
             versions[package] = run("dpkg-deb", "-f", path, "Version").strip()
             run("dpkg-deb", "-x", path, "/work/root")
+        run(
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-qq",
+            "--yes",
+            "--no-install-recommends",
+            *PROGRAM_PACKAGES,
+        )
+        for package in PROGRAM_PACKAGES:
+            versions[package] = run("dpkg-query", "-W", "-f", "${Version}", package).strip()
+        wanted: list[str] = []
+        for program in PROGRAMS:
+            wanted += [p for p in (program, *ldd_paths(run("ldd", program))) if p not in wanted]
+        # Through the bind mount: the container's /lib is a link to usr/lib.
+        programs: dict[str, bytes] = {}
+        for index, path in enumerate(wanted):
+            copy = f"/work/program-{index}"
+            run("cp", "--dereference", path, copy)
+            programs[path.lstrip("/")] = (work / copy.removeprefix("/work/")).read_bytes()
     finally:
         lab.podman("rm", "--force", "--time", "0", container, check=False)
-    return work / "root", versions
+    return work / "root", versions, programs
 
 
 def _build(directory: Path, files: Mapping[str, bytes], recipe: str) -> None:
     """Fetch, assemble, and write every output file into ``directory``."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="osdeploy-testimage-", dir="/var/tmp") as tmp:
-        root, versions = _fetch_packages(Path(tmp))
+        root, versions, programs = _fetch_packages(Path(tmp))
         kernels = sorted((root / "boot").glob("vmlinuz-*"))
         if len(kernels) != 1:
             raise OsdeployError(
@@ -511,7 +579,7 @@ def _build(directory: Path, files: Mapping[str, bytes], recipe: str) -> None:
         if not busybox.is_file():
             busybox = root / "bin/busybox"
         cpio = newc_archive(
-            initramfs_entries(busybox.read_bytes(), [(m, plain[m]) for m in order], files)
+            initramfs_entries(busybox.read_bytes(), [(m, plain[m]) for m in order], files, programs)
         )
         (directory / KERNEL_FILE).write_bytes(disarm_boot_sector(kernels[0].read_bytes()))
     (directory / INITRD_FILE).write_bytes(gzip.compress(cpio, compresslevel=9, mtime=0))
@@ -523,6 +591,7 @@ def _build(directory: Path, files: Mapping[str, bytes], recipe: str) -> None:
         "kernel_version": kernel_version,
         "packages": versions,
         "modules": order,
+        "programs": sorted(programs),
         "files": {
             name: {"sha256": _sha256(directory / name), "size": (directory / name).stat().st_size}
             for name in outputs
@@ -546,7 +615,7 @@ def build_test_image(cache_dir: Path | None = None, force: bool = False) -> Test
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not force and (image := _load(target)) is not None:
             return image
-        _say(f"building test image {recipe} from Debian trixie packages (about 10 s)")
+        _say(f"building test image {recipe} from Debian trixie packages (about 20 s)")
         partial = Path(tempfile.mkdtemp(prefix=f".build-{recipe}-", dir=cache))
         try:
             _build(partial, files, recipe)

@@ -201,3 +201,47 @@ def test_a_kernel_without_boot_signature_is_left_alone_and_odd_layouts_refused()
     odd[ti.MBR_BOOT_FLAGS[1]] = 0x42
     with pytest.raises(OsdeployError, match="not the boot sector's 0xff padding"):
         ti.disarm_boot_sector(bytes(odd))
+
+
+LDD = """\tlinux-vdso.so.1 (0x00007f2205bdb000)
+\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f2205a72000)
+\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f2205840000)
+\t/lib64/ld-linux-x86-64.so.2 (0x00007f2205bdd000)
+"""
+
+
+def test_ldd_paths_names_the_library_files_and_the_loader() -> None:
+    assert ti.ldd_paths(LDD) == [
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib64/ld-linux-x86-64.so.2",
+    ]
+
+
+def test_ldd_paths_refuses_a_missing_library() -> None:
+    with pytest.raises(OsdeployError, match="libtomcrypt"):
+        ti.ldd_paths("\tlibtomcrypt.so.1 => not found\n")
+
+
+def test_initramfs_adds_the_directories_of_programs_and_libraries() -> None:
+    programs = {
+        "usr/sbin/dropbear": b"\x7fELF",
+        "lib/x86_64-linux-gnu/libz.so.1": b"z",
+        "lib64/ld-linux-x86-64.so.2": b"ld",
+    }
+    entries = ti.initramfs_entries(b"bb", [], {"init": b"#!/bin/sh\n"}, programs)
+    by_path = {entry.path: entry for entry in entries}
+    for path in programs:
+        assert by_path[path].mode == ti.S_IFREG | 0o755
+    assert by_path["lib/x86_64-linux-gnu"].mode == ti.S_IFDIR | 0o755
+    assert by_path["lib64"].mode == ti.S_IFDIR | 0o755
+    names = [entry.path for entry in entries]
+    assert len(names) == len(set(names))
+    for name in names:
+        parent = name.rpartition("/")[0]
+        assert not parent or names.index(parent) < names.index(name)
+
+
+def test_recipe_hash_follows_the_programs() -> None:
+    files = {"init": b"a"}
+    assert ti.recipe_hash(files) != ti.recipe_hash(files, programs=("dropbear-bin",))

@@ -5,10 +5,12 @@ its own line: network (network, subnet, router with an external gateway),
 servers (one on every compute host, pinned with availability zone
 ``nova:HOST``), console (the test image's boot marker), cross-host ping (each
 server pings every other one over the Geneve network and prints the result on
-its console), floating IP (pinged from a network host), live migration (the
-server with the floating IP moves to another compute host and still answers),
+its console), floating IP (pinged from a network host), SSH (from that
+network host into the server behind the floating IP, with the key Nova's
+metadata service gave the guest), live migration (the server with the
+floating IP moves to another compute host and still answers),
 lifecycle (stop, start, delete; nothing left behind: servers, ports, floating
-IPs, libvirt domains). Steps hand their resources on in ``ctx.scratch``; the
+IPs, the key pair, libvirt domains). Steps hand their resources on in ``ctx.scratch``; the
 last step cleans up, and the first one removes what an interrupted earlier
 run left.
 
@@ -29,6 +31,7 @@ from typing import Any
 from osdeploy.remote import run_on_host
 from osdeploy.testimage import (
     GLANCE_FORMATS,
+    MARKER_SSHD,
     MARKER_UP,
     PING_PREFIX,
     build_test_image,
@@ -40,6 +43,11 @@ NET_CIDR = "192.168.77.0/24"
 FLAVOR = {"name": f"{PREFIX}-tiny", "ram": 192, "vcpus": 1, "disk": 1}
 IMAGE_NAMES = {"kernel": "osdeploy-test-kernel", "ramdisk": "osdeploy-test-ramdisk"}
 IMAGE_NAME = "osdeploy-test"
+#: The servers' key pair; its private half stays on the first network host
+#: (the login user's ~/.ssh), which reaches the floating IPs.
+KEYPAIR = f"{PREFIX}-key"
+KEY_FILE = "~/.ssh/osdeploy-verify"
+SSH_TIMEOUT = 180
 #: Seconds a server may take to become ACTIVE, and its console to show a line.
 BOOT_TIMEOUT = 300
 CONSOLE_TIMEOUT = 240
@@ -244,6 +252,9 @@ def _cleanup(ctx: VerifyContext) -> list[str]:
         removed.append(f"server {server.name}")
     for server in servers:
         conn.compute.wait_for_delete(server, interval=2, wait=DELETE_TIMEOUT)
+    if conn.compute.find_keypair(KEYPAIR) is not None:
+        conn.compute.delete_keypair(KEYPAIR)
+        removed.append(f"key pair {KEYPAIR}")
     ports = {p.id for p in conn.network.ports() if p.name.startswith(PREFIX)}
     for fip in conn.network.ips():
         if fip.port_id in ports or (fip.description or "").startswith(PREFIX):
@@ -292,15 +303,19 @@ def check_compute_network(ctx: VerifyContext) -> str:
     )
     conn.network.add_interface_to_router(router, subnet_id=subnet.id)
     group = conn.network.create_security_group(
-        name=f"{PREFIX}-sg", description="osdeploy verify: ICMP from anywhere"
+        name=f"{PREFIX}-sg", description="osdeploy verify: ICMP and SSH from anywhere"
     )
-    conn.network.create_security_group_rule(
-        security_group_id=group.id,
-        direction="ingress",
-        ethertype="IPv4",
-        protocol="icmp",
-        remote_ip_prefix="0.0.0.0/0",
-    )
+    for rule in (
+        {"protocol": "icmp"},
+        {"protocol": "tcp", "port_range_min": 22, "port_range_max": 22},
+    ):
+        conn.network.create_security_group_rule(
+            security_group_id=group.id,
+            direction="ingress",
+            ethertype="IPv4",
+            remote_ip_prefix="0.0.0.0/0",
+            **rule,
+        )
     ctx.scratch.update(
         network=network, subnet=subnet, router=router, group=group, external=external[0]
     )
@@ -354,6 +369,7 @@ def check_compute_servers(ctx: VerifyContext) -> str:
     if flavor is None:
         flavor = conn.compute.create_flavor(**FLAVOR)
     computes = _hosts(ctx, "nova", "nova_compute")
+    _ensure_keypair(ctx, conn)
     ports = {
         host: conn.network.create_port(
             name=f"{PREFIX}-{host}", network_id=network.id, security_group_ids=[group.id]
@@ -370,6 +386,7 @@ def check_compute_servers(ctx: VerifyContext) -> str:
             flavor_id=flavor.id,
             networks=[{"port": ports[host].id}],
             availability_zone=f"nova:{host}",
+            key_name=KEYPAIR,
             user_data=base64.b64encode(ping_user_data(peers).encode()).decode(),
         )
     started = time.monotonic()
@@ -445,14 +462,39 @@ def check_compute_cross_host_ping(ctx: VerifyContext) -> str:
     return f"{pairs} pings across hosts over Geneve answered (seen on the servers' consoles)"
 
 
+def _network_host(ctx: VerifyContext) -> str:
+    gateways = [h.name for h in ctx.config.hosts if "network" in h.roles]
+    if not gateways:
+        raise CheckFailed("no host with role network to reach the floating IPs from")
+    return gateways[0]
+
+
+def _ensure_keypair(ctx: VerifyContext, conn: Any) -> None:
+    """The servers' key pair: made on the first network host, its public half in Nova."""
+    host = _network_host(ctx)
+    code, out = _on_host(
+        ctx,
+        host,
+        f"mkdir -p -m 0700 ~/.ssh && {{ test -f {KEY_FILE} || "
+        f"ssh-keygen -q -t ed25519 -N '' -C {KEYPAIR} -f {KEY_FILE}; }} && cat {KEY_FILE}.pub",
+    )
+    public = out.strip().splitlines()[-1] if out.strip() else ""
+    if code != 0 or not public.startswith("ssh-"):
+        raise CheckFailed(f"could not make the verify SSH key on {host}: {out.strip()[:200]}")
+    existing = conn.compute.find_keypair(KEYPAIR)
+    if existing is not None and existing.public_key.split()[:2] == public.split()[:2]:
+        return
+    if existing is not None:
+        conn.compute.delete_keypair(existing)
+    conn.compute.create_keypair(name=KEYPAIR, public_key=public)
+
+
 def _ping_from_network_host(ctx: VerifyContext, address: str, what: str) -> str:
     """Wait until ``address`` answers ping from the first network host.
 
     Returns "answers ping from <host> (after <n> s)".
     """
-    gateways = [h.name for h in ctx.config.hosts if "network" in h.roles]
-    if not gateways:
-        raise CheckFailed("no host with role network to ping the floating IP from")
+    gateways = [_network_host(ctx)]
     # As root: the login user may lack the raw-socket capability for ping.
     command = f"sudo ping -c 2 -W 2 {shlex.quote(address)}"
     last: list[str] = [""]
@@ -487,6 +529,49 @@ def check_compute_floating_ip(ctx: VerifyContext) -> str:
     ctx.scratch["floating_ip"] = address
     answer = _ping_from_network_host(ctx, address, f"server on {host}")
     return f"floating IP {address} (server on {host}) {answer}"
+
+
+@check("compute_ssh")
+def check_compute_ssh(ctx: VerifyContext) -> str:
+    """SSH from the network host into the server behind the floating IP, as root
+    with the verify key: the guest took it from the metadata service."""
+    conn = ctx.admin()
+    servers = _need(ctx, "servers", "compute_servers")
+    address = _need(ctx, "floating_ip", "compute_floating_ip")
+    host = next(iter(servers))
+    fixed = ctx.scratch["addresses"][host]
+    _wait(
+        f"console of the server on {host} never showed {MARKER_SSHD!r}",
+        CONSOLE_TIMEOUT,
+        lambda: MARKER_SSHD in _console(conn, servers[host]),
+    )
+    gateway = _network_host(ctx)
+    command = (
+        f"ssh -i {KEY_FILE} -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=no "
+        f"-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@{shlex.quote(address)} "
+        "'cat /run/testimage/ip; uname -r'"
+    )
+    seen: list[str] = [""]
+
+    def logged_in() -> list[str] | None:
+        code, out = _on_host(ctx, gateway, command)
+        seen[0] = out.strip()[-300:] or f"exit code {code}"
+        lines = out.split()
+        return lines if code == 0 and lines[:1] == [fixed] else None
+
+    started = time.monotonic()
+    try:
+        lines = _wait(f"ssh root@{address} from {gateway}", SSH_TIMEOUT, logged_in, interval=5)
+    except CheckFailed as exc:
+        raise CheckFailed(
+            f"{exc}: {seen[0]} — see the server's console (OSDEPLOY-SSHKEY: did the metadata "
+            "service give the key?) and the security group's port 22 rule"
+        ) from None
+    return (
+        f"ssh root@{address} from {gateway} with the key from the metadata service "
+        f"(after {time.monotonic() - started:.0f} s): the guest has ip {lines[0]}, "
+        f"kernel {lines[1]}"
+    )
 
 
 @check("compute_live_migration", one_attempt=True)
