@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,10 @@ TUNNEL_SUBNET = ipaddress.ip_network(os.environ.get("OSDEPLOY_LAB_TUNNEL_SUBNET"
 TUNNEL_INTERFACE = "eth1"
 # The lab's "external" network: an address on br-ex of the network host, so
 # floating IPs answer from there (real sites put a NIC into br-ex instead).
-PROVIDER_CIDR = ipaddress.ip_network("172.24.4.0/24")
+# Each lab has its own /24, 172.24.<last octet of its network host>.0/24, so
+# labs side by side never share one, and the machine routes it to that host
+# (as a DevStack host reaches its floating IPs).
+PROVIDER_SUPERNET = ipaddress.ip_network("172.24.0.0/16")
 FIRST_HOST_OFFSET = 11
 APT_ARCHIVES = Path(os.environ.get("OSDEPLOY_APT_ARCHIVES", "/var/cache/osdeploy/apt-archives"))
 MIRROR = os.environ.get("OSDEPLOY_LAB_MIRROR", "http://deb.debian.org/debian")
@@ -160,6 +163,18 @@ def assign_addresses(
     return result
 
 
+def network_host(hosts: Sequence[LabHost]) -> LabHost:
+    """The host the provider network hangs off: the first with role network."""
+    return next((h for h in hosts if "network" in h.roles), hosts[0])
+
+
+def provider_cidr(address: str) -> ipaddress.IPv4Network:
+    """The lab's external network, named by its network host's address."""
+    last = int(ipaddress.ip_address(address)) & 0xFF
+    base = int(PROVIDER_SUPERNET.network_address) + (last << 8)
+    return ipaddress.IPv4Network((base, 24))
+
+
 def lab_config(hosts: Sequence[LabHost], services: Sequence[str]) -> dict[str, Any]:
     return {
         "name": hosts[0].lab,
@@ -174,13 +189,13 @@ def lab_config(hosts: Sequence[LabHost], services: Sequence[str]) -> dict[str, A
         "services": list(services),
         "network": {"internal_address": None, "public_address": None},
         "apt": {"mirror": MIRROR, "proxy": None},
-        "overrides": lab_overrides(),
+        "overrides": lab_overrides(provider_cidr(network_host(hosts).address)),
     }
 
 
-def lab_overrides() -> dict[str, Any]:
+def lab_overrides(cidr: ipaddress.IPv4Network) -> dict[str, Any]:
     """Role settings only a lab needs: its tunnel interface and external network."""
-    gateway = PROVIDER_CIDR.network_address + 1
+    gateway = cidr.network_address + 1
     return {
         "ovn_tunnel_interface": TUNNEL_INTERFACE,
         "ovn_provider_networks": [
@@ -188,16 +203,16 @@ def lab_overrides() -> dict[str, Any]:
                 "physnet": "physnet1",
                 "bridge": "br-ex",
                 "interface": None,
-                "address": f"{gateway}/{PROVIDER_CIDR.prefixlen}",
+                "address": f"{gateway}/{cidr.prefixlen}",
             }
         ],
         "neutron_external_network": {
             "name": "public",
             "physnet": "physnet1",
-            "cidr": str(PROVIDER_CIDR),
+            "cidr": str(cidr),
             "gateway": str(gateway),
-            "pool_start": str(PROVIDER_CIDR.network_address + 10),
-            "pool_end": str(PROVIDER_CIDR.network_address + 250),
+            "pool_start": str(cidr.network_address + 10),
+            "pool_end": str(cidr.network_address + 250),
         },
     }
 
@@ -376,6 +391,9 @@ def start_host(host: LabHost, public_key: str) -> None:
             f"interface_name={TUNNEL_INTERFACE}",
             "--systemd=always",
             "--privileged",
+            # The network host passes the machine's traffic on to the
+            # external network's floating IPs (route_external_network).
+            *(["--sysctl", "net.ipv4.ip_forward=1"] if "network" in host.roles else []),
             "--no-hosts",
             "--label",
             f"osdeploy.lab={host.lab}",
@@ -445,6 +463,42 @@ def _wait_for_ssh(host: LabHost, timeout: float = 60.0) -> None:
         time.sleep(1)
 
 
+def external_route(data: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(external network CIDR, its network host's address) of a lab config.
+
+    None when the config has no lab external network (or one outside
+    PROVIDER_SUPERNET: the machine routes only the lab's own addresses).
+    """
+    external = (data.get("overrides") or {}).get("neutron_external_network") or {}
+    hosts = [
+        LabHost("", h["name"], tuple(h.get("roles", ())), h["address"])
+        for h in data.get("hosts", [])
+    ]
+    if not external.get("cidr") or not hosts:
+        return None
+    cidr = ipaddress.ip_network(external["cidr"])
+    if not cidr.subnet_of(PROVIDER_SUPERNET):  # type: ignore[arg-type]
+        return None
+    return str(cidr), network_host(hosts).address
+
+
+def route_external_network(deploy_dir: Path, present: bool) -> None:
+    """Route (or stop routing) the lab's external network to its network host."""
+    route = external_route(_read_config(deploy_dir) or {})
+    if route is None:
+        return
+    cidr, via = route
+    argv = ["ip", "route", "replace" if present else "del", cidr, "via", via]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if present and proc.returncode != 0:
+        _say(
+            f"could not route {cidr} via {via}: {proc.stderr.strip()} (floating IPs answer "
+            "from the network host only)"
+        )
+    elif present:
+        _say(f"floating IPs of {cidr} are reachable from this machine (route via {via})")
+
+
 def _read_config(deploy_dir: Path) -> dict[str, Any] | None:
     path = deploy_dir / "osdeploy.yml"
     if not path.exists():
@@ -499,6 +553,7 @@ def cmd_up(
                 if _exists("container", host.container):
                     podman("start", host.container)
                     repair_machine_id(host)
+            route_external_network(deploy_dir, present=True)
             _say(
                 f"lab already up in {deploy_dir}; `osdeploy lab up --add NAME:ROLES` grows it,"
                 " `osdeploy lab down` removes it"
@@ -522,6 +577,7 @@ def cmd_up(
     data["hosts"] = [{"name": h.name, "address": h.address, "roles": list(h.roles)} for h in wanted]
     path = _write_config(deploy_dir, data)
     _say(f"{len(new)} host(s) up; config written to {path}")
+    route_external_network(deploy_dir, present=True)
     return 0
 
 
@@ -532,6 +588,7 @@ def _lab_hosts(deploy_dir: Path) -> list[LabHost]:
 
 
 def cmd_down(deploy_dir: Path) -> int:
+    route_external_network(deploy_dir, present=False)
     hosts = [h for h in _lab_hosts(deploy_dir) if _exists("container", h.container)]
     if hosts:
         # One call: podman stops and removes them side by side (one after the

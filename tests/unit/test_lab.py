@@ -56,3 +56,25 @@ def test_a_lab_address_has_one_mac_for_life() -> None:
     host = lab.LabHost("demo", "cmp1", ("compute",), "10.89.231.12")
     assert host.mac(host.address) == "02:00:0a:59:e7:0c"
     assert host.mac(host.tunnel_address) == "02:00:0a:59:e8:0c"
+
+
+def test_each_lab_has_its_own_external_network_named_by_its_network_host() -> None:
+    hosts = lab.assign_addresses(
+        "e2e", [("cmp1", ("compute",)), ("ctl1", ("control", "network"))], taken=["10.89.231.11"]
+    )
+    assert lab.network_host(hosts).name == "ctl1"
+    config = lab.lab_config(hosts, ["keystone"])
+    external = config["overrides"]["neutron_external_network"]
+    assert external["cidr"] == "172.24.13.0/24"
+    assert external["gateway"] == "172.24.13.1"
+    assert (external["pool_start"], external["pool_end"]) == ("172.24.13.10", "172.24.13.250")
+    bridge = config["overrides"]["ovn_provider_networks"][0]
+    assert bridge["address"] == "172.24.13.1/24"
+    assert lab.external_route(config) == ("172.24.13.0/24", "10.89.231.13")
+
+
+def test_the_machine_routes_only_the_labs_own_addresses() -> None:
+    hosts = [{"name": "ctl1", "address": "10.89.231.11", "roles": ["network"]}]
+    foreign = {"hosts": hosts, "overrides": {"neutron_external_network": {"cidr": "10.0.0.0/24"}}}
+    assert lab.external_route(foreign) is None
+    assert lab.external_route({"hosts": hosts}) is None
