@@ -94,8 +94,9 @@ GLANCE_FORMATS = {"kernel": "aki", "initrd": "ari", "disk": "ami"}
 PACKAGES = ("linux-image-cloud-amd64", "busybox-static")
 #: Installed in the build container; the programs go into the guest with the
 #: shared libraries ``ldd`` names for them there (glibc of the same release).
-PROGRAM_PACKAGES = ("dropbear-bin",)
-PROGRAMS = ("/usr/sbin/dropbear",)
+PROGRAM_PACKAGES = ("dropbear-bin", "util-linux")
+#: dropbear: the SSH server; lsblk: what a user runs to see an attached volume.
+PROGRAMS = ("/usr/sbin/dropbear", "/usr/bin/lsblk")
 #: Loaded with their dependencies unless the kernel has them built in
 #: (trixie's cloud kernel builds virtio_pci in; virtio_net and virtio_blk are modules).
 MODULES = ("virtio_net", "virtio_blk")
