@@ -1,0 +1,158 @@
+"""Checks of the ceph role on a converged one-host cluster.
+
+One container is monitor, manager and OSD host (one BlueStore OSD on a
+file) and the client host of cinder, glance and nova. There is no kernel
+RBD here: data goes through librbd (rbd import/export), as QEMU and the
+OpenStack services use it.
+"""
+
+import json
+import subprocess
+import time
+
+MON = "osd-molecule-ceph"
+OSD_FILE = "/var/lib/ceph/osd-files/osd0.img"
+POOLS = ("volumes", "images", "vms", "backups")
+KEYRINGS = {"cinder": "cinder", "cinder-backup": "cinder", "glance": "glance", "nova": "nova"}
+
+
+def ceph(host, *args, user="admin"):
+    """The JSON answer of a ceph command run as client.<user>."""
+    command = " ".join(["ceph", "--connect-timeout", "10", "--id", user, *args, "--format", "json"])
+    return json.loads(host.check_output(command))
+
+
+def wait_until(check, timeout=180, what="condition"):
+    """Poll check() (returning a true value when done) every 2 s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout} s"
+        time.sleep(2)
+
+
+def wait_healthy(host, timeout=180):
+    """HEALTH_OK within timeout (new pools' PGs may still be peering)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = host.run("ceph --connect-timeout 10 health detail")
+        if result.rc == 0 and result.stdout.startswith("HEALTH_OK"):
+            return
+        assert time.monotonic() < deadline, result.stdout + result.stderr
+        time.sleep(2)
+
+
+def test_health_ok(host):
+    wait_healthy(host)
+    # Nothing muted to get there.
+    assert not ceph(host, "health")["mutes"]
+
+
+def test_units_enabled_and_running(enabled_and_running):
+    enabled_and_running(f"ceph-mon@{MON}", f"ceph-mgr@{MON}", "ceph-osd@0")
+
+
+def test_monitor_quorum_and_active_manager(host):
+    assert ceph(host, "quorum_status")["quorum_names"] == [MON]
+    manager = ceph(host, "mgr", "dump")
+    assert manager["available"]
+    assert manager["active_name"] == MON
+    # Listens on the service address, both messenger protocols.
+    assert host.socket("tcp://192.0.2.10:3300").is_listening
+    assert host.socket("tcp://192.0.2.10:6789").is_listening
+
+
+def test_osd_on_a_file_is_up_and_in(host):
+    osds = ceph(host, "osd", "dump")["osds"]
+    assert [(o["osd"], o["up"], o["in"]) for o in osds] == [(0, 1, 1)]
+    assert ceph(host, "osd", "metadata", "0")["osd_objectstore"] == "bluestore"
+    block = host.file("/var/lib/ceph/osd/ceph-0/block")
+    assert block.is_symlink and block.linked_to == OSD_FILE
+    backing = host.file(OSD_FILE)
+    assert (backing.user, backing.group, backing.mode) == ("ceph", "ceph", 0o600)
+    assert host.file("/var/lib/ceph/osd/ceph-0/ready").exists
+
+
+def test_pools_sized_for_one_host_and_tagged_rbd(host):
+    pools = {p["pool_name"]: p for p in ceph(host, "osd", "pool", "ls", "detail")}
+    for name in POOLS:
+        assert (pools[name]["size"], pools[name]["min_size"]) == (1, 1), name
+        assert "rbd" in pools[name]["application_metadata"], name
+
+
+def test_users_limited_to_their_pools(host):
+    caps = {user: ceph(host, "auth", "get", f"client.{user}")[0]["caps"] for user in KEYRINGS}
+    assert caps["glance"] == {
+        "mon": "profile rbd",
+        "osd": "profile rbd pool=images",
+        "mgr": "profile rbd pool=images",
+    }
+    assert caps["cinder"]["osd"] == (
+        "profile rbd pool=volumes, profile rbd pool=vms, profile rbd-read-only pool=images"
+    )
+    assert caps["cinder-backup"]["osd"] == "profile rbd pool=backups"
+    assert caps["nova"]["osd"] == "profile rbd pool=vms, profile rbd-read-only pool=images"
+
+
+def test_keyrings_and_config_files(host):
+    for user, group in KEYRINGS.items():
+        keyring = host.file(f"/etc/ceph/ceph.client.{user}.keyring")
+        assert (keyring.user, keyring.group, keyring.mode) == ("root", group, 0o640), user
+        assert f"[client.{user}]" in keyring.content_string
+    admin = host.file("/etc/ceph/ceph.client.admin.keyring")
+    assert (admin.user, admin.group, admin.mode) == ("root", "root", 0o600)
+    conf = host.file("/etc/ceph/ceph.conf")
+    assert conf.mode == 0o644
+    assert "mon_host = [v2:192.0.2.10:3300,v1:192.0.2.10:6789]" in conf.content_string
+    # The bootstrap keyring (mon. and admin keys) is gone.
+    assert not host.file(f"/var/lib/ceph/tmp/ceph-{MON}.mon.keyring").exists
+
+
+def round_trip(host, user, image, size_mb=8):
+    """Write random data into image as client.<user> and read it back; return its sha256."""
+    source = f"/tmp/molecule-{user}.in"
+    host.check_output(f"dd if=/dev/urandom of={source} bs=1M count={size_mb} status=none")
+    host.check_output(f"rbd --id {user} import {source} {image}")
+    exported = f"/tmp/molecule-{user}.out"
+    host.check_output(f"rm -f {exported}; rbd --id {user} export {image} {exported}")
+    checksums = host.check_output(f"sha256sum {source} {exported}").split()
+    host.check_output(f"rm -f {source} {exported}")
+    assert checksums[0] == checksums[2], f"{image} read back differs"
+    return checksums[0]
+
+
+def test_cinder_writes_and_reads_a_volume_through_librbd(host):
+    host.run("rbd --id cinder rm volumes/molecule-roundtrip")
+    round_trip(host, "cinder", "volumes/molecule-roundtrip")
+    host.check_output("rbd --id cinder rm volumes/molecule-roundtrip")
+
+
+def test_glance_refused_on_volumes_allowed_on_images(host):
+    denied = host.run("rbd --id glance create --size 1M volumes/molecule-glance")
+    assert denied.rc != 0
+    assert "Operation not permitted" in denied.stderr
+    assert host.run("rbd --id glance ls volumes").rc != 0
+    host.run("rbd --id glance rm images/molecule-glance")
+    host.check_output("rbd --id glance create --size 1M images/molecule-glance")
+    host.check_output("rbd --id glance rm images/molecule-glance")
+    # Nova may read images (copy-on-write clones) but not write there.
+    assert host.run("rbd --id nova create --size 1M images/molecule-nova").rc != 0
+
+
+def test_zz_cluster_and_data_survive_a_restart(host):
+    """Last: restarts the container; the OSD file, its data and every daemon come back."""
+    host.run("rbd --id cinder rm volumes/molecule-restart")
+    checksum = round_trip(host, "cinder", "volumes/molecule-restart")
+    subprocess.run(["podman", "restart", host.backend.name], check=True, capture_output=True)
+    wait_until(
+        lambda: host.run("ceph --connect-timeout 5 osd stat").rc == 0, 120, "monitor answers"
+    )
+    wait_until(lambda: [o["up"] for o in ceph(host, "osd", "dump")["osds"]] == [1], 120, "OSD up")
+    wait_healthy(host)
+    exported = "/tmp/molecule-restart.out"
+    host.check_output(f"rm -f {exported}")
+    host.check_output(f"rbd --id cinder export volumes/molecule-restart {exported}")
+    assert host.check_output(f"sha256sum {exported}").split()[0] == checksum
+    host.check_output(f"rm -f {exported}; rbd --id cinder rm volumes/molecule-restart")
