@@ -494,13 +494,13 @@ def _ping_from_network_host(ctx: VerifyContext, address: str, what: str) -> str:
 
     Returns "answers ping from <host> (after <n> s)".
     """
-    gateways = [_network_host(ctx)]
+    gateway = _network_host(ctx)
     # As root: the login user may lack the raw-socket capability for ping.
     command = f"sudo ping -c 2 -W 2 {shlex.quote(address)}"
     last: list[str] = [""]
 
     def answers() -> bool:
-        code, out = _on_host(ctx, gateways[0], command)
+        code, out = _on_host(ctx, gateway, command)
         last[0] = out.strip().splitlines()[-1] if out.strip() else f"exit code {code}"
         return code == 0
 
@@ -509,10 +509,10 @@ def _ping_from_network_host(ctx: VerifyContext, address: str, what: str) -> str:
         _wait(f"floating IP {address} ({what})", FIP_TIMEOUT, answers)
     except CheckFailed as exc:
         raise CheckFailed(
-            f"{exc} does not answer ping from {gateways[0]}: {last[0]} — check the gateway "
+            f"{exc} does not answer ping from {gateway}: {last[0]} — check the gateway "
             "chassis (ovn-nbctl lr-nat-list) and br-ex on the network host"
         ) from None
-    return f"answers ping from {gateways[0]} (after {time.monotonic() - started:.0f} s)"
+    return f"answers ping from {gateway} (after {time.monotonic() - started:.0f} s)"
 
 
 @check("compute_floating_ip", one_attempt=True)
