@@ -297,13 +297,19 @@ def deployment_lock(deploy_dir: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterat
 
 
 def _die_with_parent() -> None:
-    """In ansible-playbook before exec: get SIGINT (as from Ctrl-C) when osdeploy dies,
-    so a killed osdeploy does not leave it running on its own."""
+    """In ansible-playbook before exec: get SIGTERM when osdeploy dies, so a killed
+    osdeploy does not leave it running on its own.
+
+    Not SIGINT: ansible-playbook turns SIGINT into a KeyboardInterrupt, and one
+    raised inside a fork hook (logging's _releaseLock) is printed as "Exception
+    ignored" and lost: the e2e saw a playbook run on to the end after osdeploy
+    was killed. On SIGTERM ansible passes the signal to its workers and dies
+    by the default action, which nothing can swallow."""
     parent = os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # osdeploy died before prctl took effect
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
