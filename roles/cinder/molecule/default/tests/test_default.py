@@ -1,0 +1,299 @@
+"""Cinder keeps volumes, snapshots and backups on Ceph, and their data with them."""
+
+import hashlib
+import json
+import shlex
+import time
+import uuid
+
+import pytest
+
+PORT = 8776
+BACKEND_HOST = "rbd:volumes"
+GIB = 1024**3
+MIB = 1024**2
+#: Where the test writes its pattern into the first GiB of a volume: one MiB
+#: at the start, one in the middle, one at the end.
+PATTERN_OFFSETS = (0, 300 * MIB, GIB - MIB)
+
+
+def _openstack(host, *args, json_output=True):
+    """The openstack CLI as the Keystone admin (the admin cloud keystone wrote)."""
+    fmt = " -f json" if json_output else ""
+    cmd = host.run(f"openstack --os-cloud osdeploy-admin {' '.join(args)}{fmt}")
+    assert cmd.rc == 0, cmd.stderr
+    return json.loads(cmd.stdout) if json_output else cmd.stdout
+
+
+def _curl(host, *args):
+    """HTTP status code and body of a curl call run on the host."""
+    cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
+    assert cmd.rc == 0, cmd.stderr
+    return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
+
+
+def _wait_status(host, kind, resource_id, status, timeout=180):
+    """`openstack <kind> show` until its status is `status` (fails on error states)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = _openstack(host, f"{kind} show {resource_id}")
+        if shown["status"] == status:
+            return shown
+        assert not shown["status"].startswith("error"), shown
+        assert time.monotonic() < deadline, f"{kind} {resource_id} stays {shown['status']}"
+        time.sleep(2)
+
+
+def _wait_gone(host, kind, resource_id, timeout=180):
+    deadline = time.monotonic() + timeout
+    while host.run(f"openstack --os-cloud osdeploy-admin {kind} show {resource_id}").rc == 0:
+        assert time.monotonic() < deadline, f"{kind} {resource_id} is not deleted"
+        time.sleep(2)
+
+
+def _rbd_ls(host, pool):
+    """RBD images of a pool, as client.admin (the monitor host's keyring)."""
+    return host.check_output(f"rbd -p {pool} ls").split()
+
+
+def _pattern(index):
+    return (f"molecule-cinder-{index:02d}-".encode() * (MIB // 16 + 1))[:MIB]
+
+
+def _expected_first_gib():
+    """sha256 of a 1 GiB volume holding only the pattern (zeros elsewhere)."""
+    digest = hashlib.sha256()
+    position = 0
+    for index, offset in enumerate(PATTERN_OFFSETS):
+        zeros = offset - position
+        while zeros:
+            step = min(zeros, 64 * MIB)
+            digest.update(bytes(step))
+            zeros -= step
+        digest.update(_pattern(index))
+        position = offset + MIB
+    digest.update(bytes(GIB - position))
+    return digest.hexdigest()
+
+
+def _write_pattern(host, image):
+    """The pattern written into volumes/<image> through librbd, as client.admin."""
+    script = (
+        "import sys, rados, rbd\n"
+        "cluster = rados.Rados(conffile='/etc/ceph/ceph.conf')\n"
+        "cluster.connect()\n"
+        "ioctx = cluster.open_ioctx('volumes')\n"
+        "img = rbd.Image(ioctx, sys.argv[1])\n"
+        "for index, offset in enumerate(map(int, sys.argv[2:])):\n"
+        "    piece = ('molecule-cinder-%02d-' % index).encode()\n"
+        f"    img.write((piece * ({MIB} // 16 + 1))[:{MIB}], offset)\n"
+        "img.flush()\n"
+        "img.close()\n"
+        "ioctx.close()\n"
+        "cluster.shutdown()\n"
+    )
+    offsets = " ".join(str(offset) for offset in PATTERN_OFFSETS)
+    host.check_output(f"python3 -c {shlex.quote(script)} {image} {offsets}")
+
+
+def _sha256_first_gib(host, image):
+    """sha256 of the first GiB of volumes/<image> (rbd export, as client.admin)."""
+    # No pipefail: head ends the export early on a larger image.
+    out = host.check_output(f"rbd export volumes/{image} - 2>/dev/null | head -c {GIB} | sha256sum")
+    return out.split()[0]
+
+
+def test_versions_without_a_token(host, address):
+    status, body = _curl(host, f"http://{address}:{PORT}/")
+    assert status == 300
+    current = [v for v in json.loads(body)["versions"] if v["status"] == "CURRENT"]
+    assert [v["id"] for v in current] == ["v3.0"]
+
+
+def test_api_requires_a_token(host, address):
+    status, _ = _curl(host, f"http://{address}:{PORT}/v3/volumes")
+    assert status == 401
+
+
+def test_volume_services_up(host):
+    deadline = time.monotonic() + 90
+    while True:
+        services = _openstack(host, "volume service list")
+        seen = {(s["Binary"], s["Host"]): s["State"] for s in services}
+        wanted = {
+            ("cinder-scheduler", "osd-molecule"),
+            ("cinder-volume", f"{BACKEND_HOST}@ceph"),
+            ("cinder-backup", "osd-molecule"),
+        }
+        if all(seen.get(key) == "up" for key in wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert {key: seen.get(key) for key in wanted} == dict.fromkeys(wanted, "up"), seen
+    # Nothing else (e.g. an lvm backend from Debian's shipped cinder.conf).
+    assert set(seen) == wanted
+
+
+def test_endpoints_in_the_catalog(host, address):
+    project_id = _openstack(host, "token issue")["project_id"]
+    entry = _openstack(host, "catalog show volumev3")
+    assert entry["type"] == "volumev3"
+    assert entry["name"] == "cinderv3"
+    urls = {e["interface"]: e["url"] for e in entry["endpoints"]}
+    # Keystone fills in the token's project.
+    assert urls == {
+        "public": f"http://{address}:{PORT}/v3/{project_id}",
+        "internal": f"http://{address}:{PORT}/v3/{project_id}",
+    }
+
+
+def test_volume_type_of_the_backend(host):
+    vtype = _openstack(host, "volume type show ceph")
+    assert vtype["is_public"] is True
+    properties = vtype["properties"]
+    if isinstance(properties, str):  # older clients print key='value'
+        assert properties == "volume_backend_name='ceph'"
+    else:
+        assert properties == {"volume_backend_name": "ceph"}
+
+
+@pytest.fixture(scope="module")
+def created(host):
+    """IDs of what the lifecycle test made, deleted at the end in dependency order."""
+    made = {"backups": [], "volumes_late": [], "snapshots": [], "volumes": []}
+    yield made
+    for kind, key in (
+        ("volume backup", "backups"),
+        ("volume", "volumes_late"),
+        ("volume snapshot", "snapshots"),
+        ("volume", "volumes"),
+    ):
+        for resource_id in made[key]:
+            host.run(f"openstack --os-cloud osdeploy-admin {kind} delete {resource_id}")
+            _wait_gone(host, kind, resource_id)
+
+
+def test_volume_snapshot_backup_restore_roundtrip(host, created):
+    name = f"molecule-{uuid.uuid4().hex[:8]}"
+    expected = _expected_first_gib()
+
+    # A volume of the default type lands in pool volumes as volume-<id>.
+    volume = _openstack(host, f"volume create --size 1 {name}")
+    created["volumes"].append(volume["id"])
+    volume = _wait_status(host, "volume", volume["id"], "available")
+    assert volume["type"] == "ceph"
+    assert volume["os-vol-host-attr:host"] == f"{BACKEND_HOST}@ceph#ceph"
+    image = f"volume-{volume['id']}"
+    assert image in _rbd_ls(host, "volumes")
+
+    _write_pattern(host, image)
+    assert _sha256_first_gib(host, image) == expected
+
+    # A snapshot, and a volume made from it (an RBD clone) with the same data.
+    snapshot = _openstack(host, f"volume snapshot create --volume {volume['id']} {name}-snap")
+    created["snapshots"].append(snapshot["id"])
+    _wait_status(host, "volume snapshot", snapshot["id"], "available")
+    clone = _openstack(host, f"volume create --snapshot {snapshot['id']} --size 1 {name}-clone")
+    created["volumes_late"].append(clone["id"])
+    _wait_status(host, "volume", clone["id"], "available")
+    assert _sha256_first_gib(host, f"volume-{clone['id']}") == expected
+
+    # Extended to 2 GiB, the data stays.
+    _openstack(host, f"volume set --size 2 {volume['id']}", json_output=False)
+    deadline = time.monotonic() + 120
+    while (shown := _openstack(host, f"volume show {volume['id']}"))["size"] != 2:
+        assert time.monotonic() < deadline, shown
+        time.sleep(2)
+    _wait_status(host, "volume", volume["id"], "available")
+    size = host.check_output(f"rbd info --format json volumes/{image}")
+    assert json.loads(size)["size"] == 2 * GIB
+    assert _sha256_first_gib(host, image) == expected
+
+    # A backup lands in pool backups.
+    backup = _openstack(host, f"volume backup create --name {name}-backup {volume['id']}")
+    created["backups"].append(backup["id"])
+    _wait_status(host, "volume backup", backup["id"], "available", timeout=300)
+    assert _rbd_ls(host, "backups")
+
+    # Restored to a new volume: the same first GiB.
+    restore = _openstack(host, f"volume backup restore {backup['id']} {name}-restored")
+    created["volumes_late"].append(restore["volume_id"])
+    restored = _wait_status(host, "volume", restore["volume_id"], "available", timeout=300)
+    assert restored["size"] == 2
+    _wait_status(host, "volume backup", backup["id"], "available")
+    assert _sha256_first_gib(host, f"volume-{restored['id']}") == expected
+
+
+def test_everything_deleted_leaves_the_pools_empty(host, created):
+    # Runs after the round trip (file order): delete what it made, in order.
+    for kind, key in (
+        ("volume backup", "backups"),
+        ("volume", "volumes_late"),
+        ("volume snapshot", "snapshots"),
+        ("volume", "volumes"),
+    ):
+        for resource_id in created[key]:
+            _openstack(host, f"{kind} delete {resource_id}", json_output=False)
+            _wait_gone(host, kind, resource_id)
+        created[key] = []
+    assert _rbd_ls(host, "volumes") == []
+    assert _rbd_ls(host, "backups") == []
+
+
+def test_schema_at_the_package_head(host):
+    version = host.check_output("runuser -u cinder -- cinder-manage db version")
+    heads = host.check_output(
+        "python3 -c 'from alembic.script import ScriptDirectory as S; "
+        'print(*S("/usr/lib/python3/dist-packages/cinder/db/migrations").get_heads())\''
+    )
+    assert version.strip().splitlines()[-1] == heads.strip()
+
+
+def test_config_file(host):
+    conf = host.file("/etc/cinder/cinder.conf")
+    assert conf.user == "root"
+    assert conf.group == "cinder"
+    assert conf.mode == 0o640
+    lines = [line.strip() for line in conf.content_string.splitlines()]
+    assert "enabled_backends = ceph" in lines
+    assert "default_volume_type = ceph" in lines
+    assert f"backend_host = {BACKEND_HOST}" in lines
+    assert "backup_driver = cinder.backup.drivers.ceph.CephBackupDriver" in lines
+    # Debian's lvm backend is gone.
+    assert "[lvm]" not in lines
+
+
+@pytest.mark.parametrize("user", ["cinder", "cinder-backup"])
+def test_ceph_keyrings(host, user):
+    keyring = host.file(f"/etc/ceph/ceph.client.{user}.keyring")
+    assert keyring.user == "root"
+    assert keyring.group == "cinder"
+    assert keyring.mode == 0o640
+    assert f"[client.{user}]" in host.check_output(f"runuser -u cinder -- cat {keyring.path}")
+
+
+def test_no_secret_readable_by_others(host):
+    for path in (
+        "/etc/cinder/cinder.conf",
+        "/etc/ceph/ceph.client.cinder.keyring",
+        "/etc/ceph/ceph.client.cinder-backup.keyring",
+    ):
+        assert host.file(path).mode & 0o007 == 0, path
+    # Readable by all, and no password in it.
+    defaults = host.file("/etc/default/cinder-api").content_string
+    assert "molecule-" not in defaults
+    assert "--processes" in defaults
+
+
+def test_uwsgi_sized_down(host):
+    # Debian's ini says 8 processes: the role's DAEMON_ARGS give min(vCPUs, 4).
+    workers = min(int(host.check_output("nproc")), 4)
+    processes = host.check_output("pgrep -c -f '[c]inder-api-uwsgi.ini'")
+    assert int(processes) == workers + 1  # and the master
+
+
+def test_listens_on_bind_address_only(listens_only_on_address):
+    listens_only_on_address(PORT)
+
+
+def test_services_enabled_and_running(enabled_and_running):
+    enabled_and_running("cinder-api", "cinder-scheduler", "cinder-volume", "cinder-backup")
