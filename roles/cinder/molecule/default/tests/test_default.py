@@ -25,6 +25,49 @@ def _openstack(host, *args, json_output=True):
     return json.loads(cmd.stdout) if json_output else cmd.stdout
 
 
+def _create_volume(host, name, size, snapshot=None):
+    """ID of a new volume, made through openstacksdk as the admin.
+
+    `openstack volume create` (python3-openstackclient 7.4) builds an image
+    client first and fails where the catalog has no image service, as here.
+    """
+    script = (
+        "import sys, openstack\n"
+        "conn = openstack.connect(cloud='osdeploy-admin')\n"
+        "args = dict(name=sys.argv[1], size=int(sys.argv[2]))\n"
+        "if len(sys.argv) > 3:\n"
+        "    args['snapshot_id'] = sys.argv[3]\n"
+        "print(conn.block_storage.create_volume(**args).id)\n"
+    )
+    return host.check_output(
+        f"python3 -c {shlex.quote(script)} {name} {size} {snapshot or ''}"
+    ).strip()
+
+
+def _create_backup(host, name, volume_id, created, timeout=180):
+    """ID of a backup of the volume that the scheduler placed on a backup service.
+
+    The scheduler learns of cinder-backup services from their capability
+    reports: when it started first, only from the first periodic report,
+    1-2 minutes after cinder-backup started. Until then a backup fails at
+    once ("Service not found for creating backup"): deleted, tried again.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        backup = _openstack(host, f"volume backup create --name {name} {volume_id}")["id"]
+        created["backups"].append(backup)
+        while (shown := _openstack(host, f"volume backup show {backup}"))["status"] == "creating":
+            time.sleep(2)
+        if "Service not found" not in (shown.get("fail_reason") or ""):
+            return backup
+        assert time.monotonic() < deadline, shown
+        _openstack(host, f"volume backup delete {backup}", json_output=False)
+        _wait_gone(host, "volume backup", backup)
+        created["backups"].remove(backup)
+        _wait_status(host, "volume", volume_id, "available")
+        time.sleep(10)
+
+
 def _curl(host, *args):
     """HTTP status code and body of a curl call run on the host."""
     cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
@@ -177,9 +220,9 @@ def test_volume_snapshot_backup_restore_roundtrip(host, created):
     expected = _expected_first_gib()
 
     # A volume of the default type lands in pool volumes as volume-<id>.
-    volume = _openstack(host, f"volume create --size 1 {name}")
-    created["volumes"].append(volume["id"])
-    volume = _wait_status(host, "volume", volume["id"], "available")
+    volume_id = _create_volume(host, name, 1)
+    created["volumes"].append(volume_id)
+    volume = _wait_status(host, "volume", volume_id, "available")
     assert volume["type"] == "ceph"
     assert volume["os-vol-host-attr:host"] == f"{BACKEND_HOST}@ceph#ceph"
     image = f"volume-{volume['id']}"
@@ -192,10 +235,10 @@ def test_volume_snapshot_backup_restore_roundtrip(host, created):
     snapshot = _openstack(host, f"volume snapshot create --volume {volume['id']} {name}-snap")
     created["snapshots"].append(snapshot["id"])
     _wait_status(host, "volume snapshot", snapshot["id"], "available")
-    clone = _openstack(host, f"volume create --snapshot {snapshot['id']} --size 1 {name}-clone")
-    created["volumes_late"].append(clone["id"])
-    _wait_status(host, "volume", clone["id"], "available")
-    assert _sha256_first_gib(host, f"volume-{clone['id']}") == expected
+    clone_id = _create_volume(host, f"{name}-clone", 1, snapshot=snapshot["id"])
+    created["volumes_late"].append(clone_id)
+    _wait_status(host, "volume", clone_id, "available")
+    assert _sha256_first_gib(host, f"volume-{clone_id}") == expected
 
     # Extended to 2 GiB, the data stays.
     _openstack(host, f"volume set --size 2 {volume['id']}", json_output=False)
@@ -209,17 +252,16 @@ def test_volume_snapshot_backup_restore_roundtrip(host, created):
     assert _sha256_first_gib(host, image) == expected
 
     # A backup lands in pool backups.
-    backup = _openstack(host, f"volume backup create --name {name}-backup {volume['id']}")
-    created["backups"].append(backup["id"])
-    _wait_status(host, "volume backup", backup["id"], "available", timeout=300)
+    backup = _create_backup(host, f"{name}-backup", volume["id"], created)
+    _wait_status(host, "volume backup", backup, "available", timeout=300)
     assert _rbd_ls(host, "backups")
 
     # Restored to a new volume: the same first GiB.
-    restore = _openstack(host, f"volume backup restore {backup['id']} {name}-restored")
+    restore = _openstack(host, f"volume backup restore {backup} {name}-restored")
     created["volumes_late"].append(restore["volume_id"])
     restored = _wait_status(host, "volume", restore["volume_id"], "available", timeout=300)
     assert restored["size"] == 2
-    _wait_status(host, "volume backup", backup["id"], "available")
+    _wait_status(host, "volume backup", backup, "available")
     assert _sha256_first_gib(host, f"volume-{restored['id']}") == expected
 
 
