@@ -1,8 +1,12 @@
 """``passwords.yml``: generated once, mode 0600, new names added, existing values never changed."""
 
+import base64
 import secrets
 import stat
 import string
+import struct
+import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,6 +29,30 @@ def generate_password(length: int = PASSWORD_LENGTH) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
+def generate_cephx_key() -> str:
+    """A cephx secret as ``ceph-authtool --gen-print-key`` prints it.
+
+    The base64 of: key type 1 (AES, le16), creation time (le32 seconds, le32
+    nanoseconds), key length 16 (le16), 16 random bytes: 40 characters.
+    """
+    now = time.time_ns()
+    header = struct.pack("<HIIH", 1, now // 10**9, now % 10**9, 16)
+    return base64.b64encode(header + secrets.token_bytes(16)).decode("ascii")
+
+
+def generate_secret(name: str) -> str:
+    """A new value for the secret ``name``, in the form its name asks for.
+
+    ``*_fsid`` and ``*_uuid``: a random UUID (a Ceph cluster's fsid, a libvirt
+    secret's UUID); ``ceph_*_key``: a cephx key; anything else a password.
+    """
+    if name.endswith(("_fsid", "_uuid")):
+        return str(uuid.uuid4())
+    if name.startswith("ceph_") and name.endswith("_key"):
+        return generate_cephx_key()
+    return generate_password()
+
+
 def passwords_path(deploy_dir: Path) -> Path:
     return deploy_dir / PASSWORDS_NAME
 
@@ -38,7 +66,7 @@ def load_passwords(deploy_dir: Path) -> dict[str, str]:
 
 
 def ensure_passwords(deploy_dir: Path, names: Iterable[str]) -> dict[str, str]:
-    """Add a generated password for each missing name; return all passwords.
+    """Add a generated secret (``generate_secret``) for each missing name; return all.
 
     Existing values are never changed. The file is rewritten only when a name
     was added, atomically and with mode 0600.
@@ -48,7 +76,7 @@ def ensure_passwords(deploy_dir: Path, names: Iterable[str]) -> dict[str, str]:
     missing = sorted(set(names) - set(current))
     if not missing:
         return current
-    merged = dict(sorted({**current, **{name: generate_password() for name in missing}}.items()))
+    merged = dict(sorted({**current, **{name: generate_secret(name) for name in missing}}.items()))
     write_atomic(path, _HEADER + yaml.safe_dump(merged, default_flow_style=False), 0o600)
     return merged
 

@@ -1,6 +1,9 @@
 """passwords.yml: 0600, never overwritten, new names added, sorted."""
 
+import base64
 import stat
+import struct
+import uuid
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,15 @@ def test_rejects_non_string_values(tmp_path: Path) -> None:
 def test_load_without_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(OsdeployError, match="osdeploy deploy"):
         load_passwords(tmp_path)
+
+
+def test_secrets_take_the_form_their_name_asks_for(tmp_path: Path) -> None:
+    names = ["ceph_fsid", "cinder_rbd_secret_uuid", "ceph_admin_key", "glance_keystone_password"]
+    values = ensure_passwords(tmp_path, names)
+    assert str(uuid.UUID(values["ceph_fsid"])) == values["ceph_fsid"]
+    assert str(uuid.UUID(values["cinder_rbd_secret_uuid"])) == values["cinder_rbd_secret_uuid"]
+    key = base64.b64decode(values["ceph_admin_key"], validate=True)
+    # cephx: type 1 (AES), seconds, nanoseconds, length 16, then the 16 key bytes.
+    kind, _seconds, _nanos, length = struct.unpack("<HIIH", key[:12])
+    assert (len(values["ceph_admin_key"]), kind, length, len(key)) == (40, 1, 16, 28)
+    assert len(values["glance_keystone_password"]) == PASSWORD_LENGTH
