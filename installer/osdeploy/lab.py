@@ -50,11 +50,16 @@ APT_ARCHIVES = Path(os.environ.get("OSDEPLOY_APT_ARCHIVES", "/var/cache/osdeploy
 MIRROR = os.environ.get("OSDEPLOY_LAB_MIRROR", "http://deb.debian.org/debian")
 CONTAINERS_CONF = PROJECT_ROOT / "lab" / "containers.conf"
 LAB_USER = "osdeploy"
+# Every default host is a storage host too: Ceph gets the three hosts its
+# pools need for three replicas (one OSD each, on a file: OSD_FILE).
 DEFAULT_HOSTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ctl1", ("control", "network")),
-    ("cmp1", ("compute",)),
-    ("cmp2", ("compute",)),
+    ("ctl1", ("control", "network", "storage")),
+    ("cmp1", ("compute", "storage")),
+    ("cmp2", ("compute", "storage")),
 )
+# The OSD of a lab storage host: a sparse file in the container's own
+# filesystem (kept across restarts; only what is written takes disk).
+OSD_FILE = {"path": "/var/lib/ceph/osd-files/osd0.img", "size": "10G"}
 
 # Everything that goes into the image; its hash names the image build, so a
 # change here rebuilds the image on the next `lab image` / `lab up`.
@@ -194,9 +199,13 @@ def lab_config(hosts: Sequence[LabHost], services: Sequence[str]) -> dict[str, A
 
 
 def lab_overrides(cidr: ipaddress.IPv4Network) -> dict[str, Any]:
-    """Role settings only a lab needs: its tunnel interface and external network."""
+    """Role settings only a lab needs: its tunnel interface, external network, OSDs."""
     gateway = cidr.network_address + 1
     return {
+        "ceph_osd_devices": [dict(OSD_FILE)],
+        # The lab hosts' disk is the machine's, often fuller than the 70 % at
+        # which a monitor warns (MON_DISK_LOW); nothing of the lab is at risk.
+        "ceph_conf_overrides": {"global": {"mon_data_avail_warn": 10}},
         "ovn_tunnel_interface": TUNNEL_INTERFACE,
         "ovn_provider_networks": [
             {
@@ -623,8 +632,8 @@ def cmd_status(deploy_dir: Path) -> int:
     return 0
 
 
-def cmd_restart(deploy_dir: Path, names: list[str]) -> int:
-    """Restart lab hosts together, as a reboot of the machine restarts them all."""
+def _chosen(deploy_dir: Path, names: list[str]) -> list[LabHost]:
+    """The lab hosts named (every one when none is), or an error naming the unknown."""
     hosts = _lab_hosts(deploy_dir)
     unknown = [name for name in names if name not in {h.name for h in hosts}]
     if not hosts:
@@ -633,11 +642,28 @@ def cmd_restart(deploy_dir: Path, names: list[str]) -> int:
         raise OsdeployError(
             f"lab: no host {unknown[0]!r} in this lab (hosts: {', '.join(h.name for h in hosts)})"
         )
-    chosen = [h for h in hosts if not names or h.name in names]
+    return [h for h in hosts if not names or h.name in names]
+
+
+def cmd_stop(deploy_dir: Path, names: list[str]) -> int:
+    """Shut lab hosts down (as a power-off after a clean shutdown); `start` boots them."""
+    chosen = _chosen(deploy_dir, names)
+    podman("stop", "--time", "60", *(h.container for h in chosen))
+    _say(f"stopped {', '.join(h.name for h in chosen)}")
+    return 0
+
+
+def cmd_restart(deploy_dir: Path, names: list[str], start_only: bool = False) -> int:
+    """Restart lab hosts together, as a reboot of the machine restarts them all
+    (``start_only``: boot stopped ones)."""
+    chosen = _chosen(deploy_dir, names)
     started = time.monotonic()
     # systemd in each container shuts down cleanly (podman's stop signal for
     # --systemd containers), then boots again: the services' own start order.
-    podman("restart", "--time", "60", *(h.container for h in chosen))
+    if start_only:
+        podman("start", *(h.container for h in chosen))
+    else:
+        podman("restart", "--time", "60", *(h.container for h in chosen))
     for host in chosen:
         state = podman(
             "exec", host.container, "systemctl", "is-system-running", "--wait", check=False

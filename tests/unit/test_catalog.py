@@ -15,6 +15,7 @@ ORDER = [
     "mariadb",
     "rabbitmq",
     "memcached",
+    "ceph",
     "keystone",
     "glance",
     "placement",
@@ -43,19 +44,22 @@ def test_the_compute_path_is_deployable(catalog: Catalog) -> None:
         "mariadb",
         "rabbitmq",
         "memcached",
+        "ceph",
         "keystone",
         "glance",
         "placement",
         "nova",
         "neutron",
+        "cinder",
     )
 
 
 def test_kinds(catalog: Catalog) -> None:
     infra = [s.name for s in catalog.services if s.kind == "infrastructure"]
-    assert infra == ["mariadb", "rabbitmq", "memcached"]
-    for name in infra:
+    assert infra == ["mariadb", "rabbitmq", "memcached", "ceph"]
+    for name in infra[:3]:
         assert catalog[name].host_roles == ("control",)
+    assert catalog["ceph"].host_roles == ("control", "storage")
 
 
 @pytest.mark.parametrize(
@@ -66,7 +70,7 @@ def test_kinds(catalog: Catalog) -> None:
         ("placement", {"keystone"}),
         ("nova", {"keystone", "glance", "placement", "neutron", "rabbitmq"}),
         ("neutron", {"keystone", "rabbitmq"}),
-        ("cinder", {"keystone", "rabbitmq"}),
+        ("cinder", {"keystone", "rabbitmq", "ceph"}),
         ("swift", {"keystone", "memcached"}),
         ("heat", {"keystone", "rabbitmq"}),
         ("horizon", {"keystone", "memcached"}),

@@ -19,7 +19,8 @@ PRELUDE = ["gather.yml", "common.yml"]
 CODA = ["converged.yml"]
 #: ``<group>[:!<group>...]:&enable_<service>_True:!osdeploy_converged_True``
 HOSTS_RE = re.compile(
-    r"^(?P<group>[a-z_]+)(?::![a-z_]+)*:&enable_(?P<service>[a-z_]+)_True:!osdeploy_converged_True$"
+    r"^(?P<groups>[a-z_]+(?::[a-z_]+)*)(?::![a-z_]+)*"
+    r":&enable_(?P<service>[a-z_]+)_True:!osdeploy_converged_True$"
 )
 
 
@@ -54,8 +55,12 @@ def test_each_service_playbook_targets_its_own_groups_and_flag(catalog: Catalog)
             match = HOSTS_RE.match(play["hosts"])
             assert match, f"{service.name}.yml: hosts {play['hosts']!r}"
             assert match["service"] == service.name, play["hosts"]
-            assert match["group"] in service.groups, play["hosts"]
-        targeted = {HOSTS_RE.match(p["hosts"])["group"] for p in plays}  # type: ignore[index]
+            assert set(match["groups"].split(":")) <= set(service.groups), play["hosts"]
+        targeted = {
+            group
+            for play in plays
+            for group in HOSTS_RE.match(play["hosts"])["groups"].split(":")  # type: ignore[index]
+        }
         assert targeted == set(service.groups), f"{service.name}.yml leaves groups out"
 
 
