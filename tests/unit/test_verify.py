@@ -36,6 +36,19 @@ def test_check_names_follow_the_catalog_in_plan_order() -> None:
     assert all(name in verify.CHECKS for name in names)
 
 
+def test_a_check_anchored_after_another_runs_right_after_it() -> None:
+    catalog = load_catalog()
+    names = check_names(plan("ceph", "nova", "cinder"), catalog)
+    at = names.index("compute_ssh")
+    cinder = list(catalog["cinder"].verify)
+    # The volume checks use the compute scenario's servers: after its SSH
+    # step, in their own order, before the step that deletes the servers.
+    assert names[at + 1 : at + 1 + len(cinder)] == cinder
+    assert names[-1] == "compute_lifecycle"
+    # Without Nova, plan order.
+    assert check_names(plan("ceph", "cinder"), catalog) == ["ceph_health", *cinder]
+
+
 def test_catalog_and_registry_name_the_same_checks() -> None:
     """Each deployable service's checks are registered; each registered check is listed."""
     catalog = load_catalog()

@@ -574,10 +574,23 @@ def check_compute_ssh(ctx: VerifyContext) -> str:
     )
 
 
+def _disk_in_rbd(ctx: VerifyContext, server_id: str) -> bool:
+    """Whether the server's disk is an image in Ceph's pool vms (Nova's rbd
+    images_type), looked up as client.admin on the first monitor host."""
+    if "ceph" not in {service.name for service in ctx.plan.services}:
+        return False
+    host = _hosts(ctx, "ceph", "ceph_mon")[0]
+    code, out = _on_host(ctx, host, "sudo rbd ls --pool vms")
+    if code != 0:
+        raise CheckFailed(f"`rbd ls --pool vms` on {host} failed: {out.strip()[-200:]}")
+    return f"{server_id}_disk" in out.split()
+
+
 @check("compute_live_migration", one_attempt=True)
 def check_compute_live_migration(ctx: VerifyContext) -> str:
     """Live-migrate the server with the floating IP to the next compute host
-    (block migration: no shared storage); it must land there and still answer."""
+    (its disk in Ceph: shared storage, else a block migration); it must land
+    there and still answer."""
     conn = ctx.admin()
     servers = _need(ctx, "servers", "compute_servers")
     address = _need(ctx, "floating_ip", "compute_floating_ip")
@@ -585,6 +598,7 @@ def check_compute_live_migration(ctx: VerifyContext) -> str:
         return "one compute host: nowhere to live-migrate to"
     source = next(iter(servers))
     target = next(h for h in servers if h != source)
+    shared = _disk_in_rbd(ctx, servers[source].id)
     started = time.monotonic()
     conn.compute.live_migrate_server(servers[source], host=target, block_migration="auto")
 
@@ -608,8 +622,9 @@ def check_compute_live_migration(ctx: VerifyContext) -> str:
     took = time.monotonic() - started
     servers[source] = server
     answer = _ping_from_network_host(ctx, address, f"server migrated to {target}")
+    how = "disk in Ceph pool vms, no block copy" if shared else "block migration over SSH"
     return (
-        f"server moved {source} -> {target} in {took:.0f} s (block migration over SSH); "
+        f"server moved {source} -> {target} in {took:.0f} s ({how}); "
         f"its floating IP {address} {answer}"
     )
 

@@ -207,16 +207,23 @@ def one_attempt(func: Check) -> Check:
 _mark_one_attempt = one_attempt  # check()'s keyword of the same name hides it there
 
 
-def check(name: str, *, one_attempt: bool = False) -> Callable[[Check], Check]:
+def check(
+    name: str, *, one_attempt: bool = False, after: str | None = None
+) -> Callable[[Check], Check]:
     """Register the decorated function in `CHECKS` as `name`.
 
     ``one_attempt=True`` marks it as `one_attempt` does: never run twice.
+    ``after``: when that check runs too, this one runs right after it (and
+    after the others anchored there before it) instead of in plan order: a
+    later service's checks that use an earlier scenario's resources before
+    its last step removes them (`run.check_names`).
     """
 
     def register(func: Check) -> Check:
         if name in CHECKS:
             raise ValueError(f"verify check {name!r} is defined twice: rename one")
         CHECKS[name] = _mark_one_attempt(func) if one_attempt else func
+        func.__dict__["after"] = after
         return func
 
     return register

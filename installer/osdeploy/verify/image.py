@@ -80,9 +80,13 @@ def check_glance_image_roundtrip(ctx: VerifyContext) -> str:
         got = sha512_of(response.iter_content(chunk_size=1 << 20))
         if got != want:
             raise CheckFailed("downloaded data differs from the uploaded data (sha512)")
+        stores = str(getattr(image, "stores", None) or (image.properties or {}).get("stores", "?"))
     finally:
         conn.image.delete_image(image, ignore_missing=True)
-    return f"uploaded and downloaded {BLOB_BYTES >> 20} MiB, sha512 and os_hash_value match"
+    return (
+        f"uploaded and downloaded {BLOB_BYTES >> 20} MiB in store {stores}, "
+        "sha512 and os_hash_value match"
+    )
 
 
 @check("glance_metadefs")

@@ -7,6 +7,7 @@ line per check, then `verify: N passed, M failed`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from osdeploy.catalog import Catalog, load_catalog
 from osdeploy.cloud import cloud_settings
 from osdeploy.secrets import load_passwords
 from osdeploy.verify.core import (
+    CHECKS,
+    Check,
     CheckResult,
     VerifyContext,
     format_result,
@@ -26,14 +29,33 @@ if TYPE_CHECKING:
     from osdeploy.plan import Plan
 
 
-def check_names(plan: Plan, catalog: Catalog) -> list[str]:
-    """The catalog's checks of the planned services, in plan order, each once."""
+def check_names(
+    plan: Plan, catalog: Catalog, checks: Mapping[str, Check] | None = None
+) -> list[str]:
+    """The catalog's checks of the planned services, in plan order, each once;
+    a check registered with ``after=<anchor>`` right after its anchor when
+    that runs too (after the checks anchored there before it)."""
+    registry = CHECKS if checks is None else checks
     names: list[str] = []
     for service in plan.services:
         for name in catalog[service.name].verify:
             if name not in names:
                 names.append(name)
-    return names
+
+    def anchor(name: str) -> str | None:
+        found = getattr(registry.get(name), "after", None)
+        return found if found in names and found != name else None
+
+    ordered = [name for name in names if anchor(name) is None]
+    for name in names:
+        target = anchor(name)
+        if target is None:
+            continue
+        position = ordered.index(target) + 1 if target in ordered else len(ordered)
+        while position < len(ordered) and anchor(ordered[position]) == target:
+            position += 1
+        ordered.insert(position, name)
+    return ordered
 
 
 def run_verify(deploy_dir: Path, config: Config, plan: Plan, catalog: Catalog | None = None) -> int:
