@@ -218,6 +218,18 @@ def cmd_lab_restart(args: argparse.Namespace) -> int:
     return lab.cmd_restart(deploy_dir(args), args.hosts)
 
 
+def cmd_lab_start(args: argparse.Namespace) -> int:
+    from osdeploy import lab
+
+    return lab.cmd_restart(deploy_dir(args), args.hosts, start_only=True)
+
+
+def cmd_lab_stop(args: argparse.Namespace) -> int:
+    from osdeploy import lab
+
+    return lab.cmd_stop(deploy_dir(args), args.hosts)
+
+
 def cmd_lab_ssh(args: argparse.Namespace) -> int:
     from osdeploy import lab
 
@@ -337,6 +349,10 @@ def _add_lab(lab: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
     add("status", cmd_lab_status, "show the lab hosts")
     restart = add("restart", cmd_lab_restart, "restart lab hosts, as a reboot of them would")
     restart.add_argument("hosts", nargs="*", metavar="HOST", help="default: every host")
+    stop = add("stop", cmd_lab_stop, "shut lab hosts down, as a power-off would after shutdown")
+    stop.add_argument("hosts", nargs="*", metavar="HOST", help="default: every host")
+    start = add("start", cmd_lab_start, "boot stopped lab hosts")
+    start.add_argument("hosts", nargs="*", metavar="HOST", help="default: every host")
     ssh = add("ssh", cmd_lab_ssh, "open a shell, or run a command, on a lab host")
     ssh.add_argument("host")
     ssh.add_argument("command", nargs=argparse.REMAINDER, help="-- command to run")

@@ -1,10 +1,12 @@
 """The three-host lab cloud end to end, grown the way an operator grows one.
 
 Every service but Nova first, from bare hosts (Keystone, Glance, Placement,
-Neutron with OVN and what they need; osdeploy killed halfway, then run
-again), then Nova added by itself on the
+Neutron with OVN, Ceph and Cinder, and what they need; osdeploy killed
+halfway, then run again), then Nova added by itself on the
 control host and two computes (nothing else may change or restart); verify
-with real servers; a re-run that changes nothing, one that leaves every
+with real servers and volumes; the README's tour from the CLI (a volume in
+a server, lsblk over ssh from this machine), a storage host stopped and
+started under it; a re-run that changes nothing, one that leaves every
 converged host out; check and diff mode; drift by hand seen and repaired;
 every host restarted at once, then verify again, the server from before
 answers ping, and a deploy after it leaves every host out; a fourth host
@@ -20,9 +22,10 @@ import contextlib
 import json
 import re
 import signal
+import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
@@ -36,13 +39,15 @@ HOSTS = ("ctl1", "cmp1", "cmp2")
 #: Every OpenStack service that has a role: the whole cloud.
 FULL = list(load_catalog().deployable("openstack"))
 #: Units whose restart would mean "adding nova touched another service", per host.
+_STORAGE_UNITS = ("ceph-osd@*", "cinder-volume", "cinder-backup")
 WATCHED_UNITS = {
     "ctl1": (
         *("mariadb", "rabbitmq-server", "memcached", "keystone", "glance-api", "placement-api"),
         *("neutron-api", "neutron-rpc-server", "ovn-northd", "ovs-vswitchd", "ovn-controller"),
+        *("ceph-mon@ctl1", "ceph-mgr@ctl1", "cinder-api", "cinder-scheduler", *_STORAGE_UNITS),
     ),
-    "cmp1": ("ovs-vswitchd", "ovn-controller", "neutron-ovn-metadata-agent"),
-    "cmp2": ("ovs-vswitchd", "ovn-controller", "neutron-ovn-metadata-agent"),
+    "cmp1": ("ovs-vswitchd", "ovn-controller", "neutron-ovn-metadata-agent", *_STORAGE_UNITS),
+    "cmp2": ("ovs-vswitchd", "ovn-controller", "neutron-ovn-metadata-agent", *_STORAGE_UNITS),
 }
 
 
@@ -175,9 +180,10 @@ def test_adding_nova_changes_nothing_else(lab: Lab) -> None:
     before = {host: _started(lab, host) for host in HOSTS}
     summary = _summary(lab.run("deploy", "--services", "nova", "--json", timeout=3600))
     # common installs the run's packages (nova's) up front, in one
-    # transaction per host; every other change is nova's own.
+    # transaction per host; every other change is nova's own (ceph: its
+    # client entry point, which nova runs for its keyring and libvirt secrets).
     changed = {role: n for role, n in summary["changed"].items() if n}
-    assert set(changed) <= {"common", "nova"} and "nova" in changed, summary["changed"]
+    assert set(changed) <= {"common", "nova", "ceph"} and "nova" in changed, summary["changed"]
     assert all(summary["hosts"][h]["changed"] > 0 for h in HOSTS), summary["hosts"]
     after = {host: _started(lab, host) for host in HOSTS}
     assert after == before, "a service other than nova restarted"
@@ -206,11 +212,18 @@ def test_verify_passes_every_check(lab: Lab) -> None:
 
 @contextlib.contextmanager
 def _cli_server(
-    lab: Lab, name: str, cidr: str, marker: str, *server_args: str
+    lab: Lab,
+    name: str,
+    cidr: str,
+    marker: str,
+    *server_args: str,
+    before_boot: Callable[[], Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """network + subnet + server through the openstack CLI, up to the console marker.
 
-    Yields the server as created; deletes what it made, whatever happens.
+    ``before_boot`` runs once the subnet exists. Yields the server as
+    created; deletes what it made, whatever happens (a router interface
+    ``before_boot`` added too).
     """
     _openstack(lab, "network", "create", f"{name}-net")
     try:
@@ -224,6 +237,8 @@ def _cli_server(
             cidr,
             f"{name}-subnet",
         )
+        if before_boot is not None:
+            before_boot()
         server: dict[str, Any] = _openstack(
             lab,
             "server",
@@ -245,12 +260,129 @@ def _cli_server(
     finally:
         cli = [str(BIN / "openstack"), "--os-cloud", "osdeploy"]
         lab.run_raw([*cli, "server", "delete", "--wait", name])
+        for router in _openstack(lab, "router", "list") if before_boot is not None else []:
+            lab.run_raw([*cli, "router", "remove", "subnet", router["ID"], f"{name}-subnet"])
         lab.run_raw([*cli, "network", "delete", f"{name}-net"])
 
 
 def test_openstack_client_boots_a_server(lab: Lab) -> None:
     with _cli_server(lab, "e2e-server", "192.168.88.0/24", "OSDEPLOY-TESTIMAGE-BOOTED"):
         pass
+
+
+def _ssh_guest(key: Any, address: str, command: str, timeout: float = 180) -> str:
+    """Run ``command`` as root in the guest at a floating IP, from this machine."""
+    argv = [
+        *("ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"),
+        *("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"),
+        *("-o", "LogLevel=ERROR", f"root@{address}", command),
+    ]
+    deadline = time.monotonic() + timeout
+    while True:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        if run.returncode == 0:
+            return run.stdout
+        assert time.monotonic() < deadline, f"ssh root@{address}: {run.stderr[-500:]}"
+        time.sleep(5)
+
+
+#: The guest's shell: sha256 of 8 MiB of the disk at an offset in MiB, read
+#: past the guest's page cache (its data must come from Ceph).
+_READ = (
+    "sync; echo 3 > /proc/sys/vm/drop_caches; "
+    "dd if=/dev/{disk} bs=1M skip={at} count=8 2>/dev/null | sha256sum"
+)
+_WRITE = "dd if=/dev/urandom of=/dev/{disk} bs=1M seek={at} count=8 conv=fsync 2>/dev/null"
+
+
+def _ceph_health(lab: Lab) -> str:
+    return lab.run("lab", "ssh", "ctl1", "sudo", "ceph", "health").stdout.strip()
+
+
+def test_a_volume_shows_up_in_the_guest_over_ssh_from_this_machine(lab: Lab) -> None:
+    # The README's tour: a server with a key pair and a floating IP, a Cinder
+    # volume added to it, lsblk over ssh from the machine that runs the lab
+    # (the lab routes the external network here). Then a storage host (cmp2,
+    # not the server's) goes down: the volume stays readable and writable,
+    # a new volume can be made; back up, Ceph is HEALTH_OK, nothing lost.
+    key = lab.dir / "e2e-key"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    cli = [str(BIN / "openstack"), "--os-cloud", "osdeploy"]
+    _openstack(lab, "router", "create", "--external-gateway", "public", "e2e-vol-router")
+    _openstack(lab, "security", "group", "create", "e2e-vol-sg")
+    _openstack(lab, "keypair", "create", "--public-key", f"{key}.pub", "e2e-vol-key")
+    fip = None
+    try:
+        for rule in (("--protocol", "icmp"), ("--protocol", "tcp", "--dst-port", "22")):
+            _openstack(lab, "security", "group", "rule", "create", *rule, "e2e-vol-sg")
+        with _cli_server(
+            lab,
+            "e2e-vol",
+            "192.168.87.0/24",
+            "OSDEPLOY-SSHD",
+            *("--security-group", "e2e-vol-sg", "--key-name", "e2e-vol-key"),
+            *("--availability-zone", "nova:cmp1"),
+            before_boot=lambda: _openstack(
+                lab, "router", "add", "subnet", "e2e-vol-router", "e2e-vol-subnet"
+            ),
+        ):
+            volume = _openstack(lab, "volume", "create", "--size", "1", "e2e-vol-disk")
+            fip = _openstack(lab, "floating", "ip", "create", "public")["floating_ip_address"]
+            _openstack(lab, "server", "add", "floating", "ip", "e2e-vol", fip)
+            before = _ssh_guest(key, fip, "lsblk -dn -o NAME,SIZE")
+            deadline = time.monotonic() + 120
+            while _openstack(lab, "volume", "show", volume["id"])["status"] != "available":
+                assert time.monotonic() < deadline, "volume never became available"
+                time.sleep(3)
+            _openstack(lab, "server", "add", "volume", "e2e-vol", "e2e-vol-disk")
+            deadline = time.monotonic() + 120
+            while True:
+                after = _ssh_guest(key, fip, "lsblk -dn -o NAME,SIZE")
+                new = set(after.splitlines()) - set(before.splitlines())
+                if new:
+                    break
+                assert time.monotonic() < deadline, f"no new disk in lsblk: {after}"
+                time.sleep(3)
+            assert [line.split()[1] for line in new] == ["1G"], after
+            disk = next(iter(new)).split()[0]
+
+            def written(at: int) -> str:
+                return _ssh_guest(key, fip, _WRITE.format(disk=disk, at=at) + "; " + read(at))
+
+            def read(at: int) -> str:
+                return _READ.format(disk=disk, at=at)
+
+            first = written(0).split()[0]
+            stop = lab.run("lab", "stop", "cmp2", timeout=300)
+            assert stop.returncode == 0, stop.output
+            try:
+                # Reads and writes wait for Ceph to mark cmp2's OSD down.
+                assert _ssh_guest(key, fip, read(0), timeout=300).split()[0] == first
+                second = written(8).split()[0]
+                spare = _openstack(lab, "volume", "create", "--size", "1", "e2e-vol-degraded")
+                deadline = time.monotonic() + 180
+                while _openstack(lab, "volume", "show", spare["id"])["status"] != "available":
+                    assert time.monotonic() < deadline, "no new volume with a storage host down"
+                    time.sleep(3)
+                _openstack(lab, "volume", "delete", spare["id"])
+            finally:
+                start = lab.run("lab", "start", "cmp2", timeout=600)
+                assert start.returncode == 0, start.output
+            deadline = time.monotonic() + 300
+            while (health := _ceph_health(lab)) != "HEALTH_OK":
+                assert time.monotonic() < deadline, f"Ceph after cmp2 came back: {health}"
+                time.sleep(5)
+            sums = [_ssh_guest(key, fip, read(at)).split()[0] for at in (0, 8)]
+            assert sums == [first, second]
+            _openstack(lab, "server", "remove", "volume", "e2e-vol", "e2e-vol-disk")
+    finally:
+        if fip:
+            lab.run_raw([*cli, "floating", "ip", "delete", fip])
+        lab.run_raw([*cli, "volume", "delete", "e2e-vol-disk"])
+        lab.run_raw([*cli, "keypair", "delete", "e2e-vol-key"])
+        lab.run_raw([*cli, "router", "delete", "e2e-vol-router"])
+        lab.run_raw([*cli, "security", "group", "delete", "e2e-vol-sg"])
 
 
 def _changed(summary: dict[str, Any]) -> dict[str, int]:
