@@ -23,8 +23,14 @@ import shlex
 import time
 from typing import Any
 
+from osdeploy.testimage import MARKER_UP
 from osdeploy.verify.compute import (
+    BOOT_TIMEOUT,
+    CONSOLE_TIMEOUT,
+    FLAVOR,
+    IMAGE_NAME,
     KEY_FILE,
+    _console,
     _hosts,
     _need,
     _network_host,
@@ -167,6 +173,26 @@ def _settle(conn: Any, resource: Any, status: str, what: str, timeout: float, **
         return _wait(f"{what} did not become {status}", timeout, settled, interval=2)
     except CheckFailed as exc:
         raise CheckFailed(f"{exc}: it is {seen[0]}") from None
+
+
+def _backup(conn: Any, volume: Any) -> Any:
+    """A backup of ``volume``, once available. The scheduler learns of a
+    cinder-backup from its first periodic report, a minute or two after it
+    started: until then a backup fails at once with "Service not found";
+    such a backup is deleted and asked for again."""
+    storage = conn.block_storage
+    deadline = time.monotonic() + BACKUP_TIMEOUT
+    while True:
+        backup = storage.create_backup(volume_id=volume.id, name=f"{PREFIX}-backup")
+        try:
+            return _settle(conn, backup, "available", "backup", BACKUP_TIMEOUT)
+        except CheckFailed:
+            reason = str(storage.get_backup(backup.id).fail_reason or "")
+            if "Service not found" not in reason or time.monotonic() > deadline:
+                raise CheckFailed(f"backup failed: {reason or 'no reason given'}") from None
+            storage.delete_backup(backup)
+            storage.wait_for_delete(backup, wait=VOLUME_TIMEOUT)
+            time.sleep(10)
 
 
 def _in_guest(ctx: VerifyContext, address: str, script: str) -> tuple[str, str]:
@@ -351,8 +377,7 @@ def check_volume_snapshot_extend_backup(ctx: VerifyContext) -> str:
     clone = _settle(conn, clone, "available", "volume from the snapshot", VOLUME_TIMEOUT)
     storage.extend_volume(volume, 2)
     volume = _settle(conn, volume, "available", "volume extended to 2 GiB", VOLUME_TIMEOUT, size=2)
-    backup = storage.create_backup(volume_id=volume.id, name=f"{PREFIX}-backup")
-    backup = _settle(conn, backup, "available", "backup", BACKUP_TIMEOUT)
+    backup = _backup(conn, volume)
     backup_images = _rbd_images(ctx, "backups")
     if not images_of(backup_images, [volume.id]):
         raise CheckFailed(f"the backup left no RBD image in pool backups ({backup_images})")
@@ -371,6 +396,60 @@ def check_volume_snapshot_extend_backup(ctx: VerifyContext) -> str:
     return (
         "snapshot, volume from it, extend to 2 GiB, backup to pool backups, restore: "
         f"the first {PATTERN_BYTES >> 20} MiB equal in all (sha256 {want[:12]}…)"
+    )
+
+
+@check("volume_boot", one_attempt=True, after="compute_ssh")
+def check_volume_boot(ctx: VerifyContext) -> str:
+    """A server whose root disk is a volume made from the test image (a clone
+    of its RBD image when Glance is on Ceph): it boots, and nothing of it is
+    in Nova's pool; the volume outlives the server."""
+    conn = ctx.admin()
+    if "nova" not in {service.name for service in ctx.plan.services}:
+        return "Nova not planned: no server to boot from a volume"
+    network = _need(ctx, "network", "compute_network")
+    image = conn.image.find_image(IMAGE_NAME)
+    flavor = conn.compute.find_flavor(FLAVOR["name"])
+    if image is None or flavor is None:
+        raise CheckFailed("skipped: compute_servers did not make the test image and flavor")
+    volume = conn.block_storage.create_volume(name=f"{PREFIX}-boot", size=2, image_id=image.id)
+    volume = _settle(conn, volume, "available", "volume from the test image", VOLUME_TIMEOUT)
+    started = time.monotonic()
+    server = conn.compute.create_server(
+        name=f"{PREFIX}-boot",
+        flavor_id=flavor.id,
+        networks=[{"uuid": network.id}],
+        security_groups=[{"name": ctx.scratch["group"].name}],
+        block_device_mapping=[
+            {
+                "boot_index": 0,
+                "uuid": volume.id,
+                "source_type": "volume",
+                "destination_type": "volume",
+                "delete_on_termination": False,
+            }
+        ],
+    )
+    try:
+        server = conn.compute.wait_for_server(
+            server, status="ACTIVE", failures=["ERROR"], interval=2, wait=BOOT_TIMEOUT
+        )
+        _wait(
+            f"console of the server booted from volume never showed {MARKER_UP!r}",
+            CONSOLE_TIMEOUT,
+            lambda: MARKER_UP in _console(conn, server),
+        )
+        booted = time.monotonic() - started
+        if any(name.startswith(server.id) for name in _rbd_images(ctx, "vms")):
+            raise CheckFailed(f"the server booted from volume has a disk in pool vms: {server.id}")
+    finally:
+        conn.compute.delete_server(server)
+        conn.compute.wait_for_delete(server, interval=2, wait=BOOT_TIMEOUT)
+    volume = _settle(conn, volume, "available", "boot volume after its server", ATTACH_TIMEOUT)
+    return (
+        f"server booted from a 2 GiB volume of image {IMAGE_NAME} on {server.compute_host} in "
+        f"{booted:.0f} s (its root is volume-{volume.id[:8]}…, nothing in pool vms); "
+        "the volume is available again after the server's delete"
     )
 
 
