@@ -72,6 +72,12 @@ def _openstack(lab: Lab, *args: str, timeout: float = 300) -> Any:
     return json.loads(run.stdout) if run.stdout.strip() else None
 
 
+def _cli(lab: Lab, *args: str) -> None:
+    """An openstack command that prints nothing (no -f json)."""
+    run = lab.run_raw([str(BIN / "openstack"), "--os-cloud", "osdeploy", *args])
+    assert run.returncode == 0, run.output[-3000:]
+
+
 def _started(lab: Lab, host: str) -> dict[str, str]:
     """When each watched unit on ``host`` last (re)started (monotonic µs)."""
     run = lab.run(
@@ -323,19 +329,19 @@ def test_a_volume_shows_up_in_the_guest_over_ssh_from_this_machine(lab: Lab) -> 
             "OSDEPLOY-SSHD",
             *("--security-group", "e2e-vol-sg", "--key-name", "e2e-vol-key"),
             *("--availability-zone", "nova:cmp1"),
-            before_boot=lambda: _openstack(
+            before_boot=lambda: _cli(
                 lab, "router", "add", "subnet", "e2e-vol-router", "e2e-vol-subnet"
             ),
         ):
             volume = _openstack(lab, "volume", "create", "--size", "1", "e2e-vol-disk")
             fip = _openstack(lab, "floating", "ip", "create", "public")["floating_ip_address"]
-            _openstack(lab, "server", "add", "floating", "ip", "e2e-vol", fip)
+            _cli(lab, "server", "add", "floating", "ip", "e2e-vol", fip)
             before = _ssh_guest(key, fip, "lsblk -dn -o NAME,SIZE")
             deadline = time.monotonic() + 120
             while _openstack(lab, "volume", "show", volume["id"])["status"] != "available":
                 assert time.monotonic() < deadline, "volume never became available"
                 time.sleep(3)
-            _openstack(lab, "server", "add", "volume", "e2e-vol", "e2e-vol-disk")
+            _cli(lab, "server", "add", "volume", "e2e-vol", "e2e-vol-disk")
             deadline = time.monotonic() + 120
             while True:
                 after = _ssh_guest(key, fip, "lsblk -dn -o NAME,SIZE")
@@ -365,17 +371,19 @@ def test_a_volume_shows_up_in_the_guest_over_ssh_from_this_machine(lab: Lab) -> 
                 while _openstack(lab, "volume", "show", spare["id"])["status"] != "available":
                     assert time.monotonic() < deadline, "no new volume with a storage host down"
                     time.sleep(3)
-                _openstack(lab, "volume", "delete", spare["id"])
+                _cli(lab, "volume", "delete", spare["id"])
             finally:
                 start = lab.run("lab", "start", "cmp2", timeout=600)
                 assert start.returncode == 0, start.output
             deadline = time.monotonic() + 300
-            while (health := _ceph_health(lab)) != "HEALTH_OK":
+            # "HEALTH_OK (muted: ...)": the ceph role mutes what Debian's
+            # packages cannot fix (roles/ceph/README.md).
+            while not (health := _ceph_health(lab)).startswith("HEALTH_OK"):
                 assert time.monotonic() < deadline, f"Ceph after cmp2 came back: {health}"
                 time.sleep(5)
             sums = [_ssh_guest(key, fip, read(at)).split()[0] for at in (0, 8)]
             assert sums == [first, second]
-            _openstack(lab, "server", "remove", "volume", "e2e-vol", "e2e-vol-disk")
+            _cli(lab, "server", "remove", "volume", "e2e-vol", "e2e-vol-disk")
     finally:
         if fip:
             lab.run_raw([*cli, "floating", "ip", "delete", fip])
