@@ -24,6 +24,7 @@ Results are printed and written to .bench/results.json.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -140,6 +141,104 @@ def raw_install(container: str, packages: list[str]) -> threading.Thread:
     return thread
 
 
+#: MiB one sequential write of the volume bench puts down.
+WRITE_MIB = 256
+
+
+def openstack(cloud_dir: Path, *args: str) -> Any:
+    """The openstack CLI on the bench cloud; its JSON output when it prints any."""
+    argv = [str(BIN / "openstack"), "--os-cloud", "osdeploy", *args]
+    env = {**ENV, "OS_CLIENT_CONFIG_FILE": str(cloud_dir / "clouds.yaml")}
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"bench: `openstack {' '.join(args)}` failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout) if proc.stdout.strip().startswith(("{", "[")) else None
+
+
+def until(what: str, probe: Any, timeout: float = 300) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := probe()):
+        if time.monotonic() > deadline:
+            sys.exit(f"bench: {what} (waited {timeout:.0f} s)")
+        time.sleep(2)
+    return value
+
+
+def guest(key: Path, address: str, command: str) -> str | None:
+    argv = [
+        *("ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"),
+        *("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"),
+        *("-o", "LogLevel=ERROR", f"root@{address}", command),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def volume_bench(cloud_dir: Path) -> dict[str, float]:
+    """A server on cmp1 reachable over ssh (floating IP), then: the time from
+    `volume create` to the new disk seen by the guest (create + attach), and
+    a sequential write of WRITE_MIB inside the guest to that RBD volume
+    beside the same write to a file on cmp1's own filesystem (MB/s each)."""
+    key = BENCH / "bench-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    cli = functools.partial(openstack, cloud_dir)
+    cli("network", "create", "bench-net", "-f", "json")
+    cli("subnet", "create", "--network", "bench-net", "--subnet-range", "192.168.95.0/24",
+        "bench-subnet", "-f", "json")  # fmt: skip
+    cli("router", "create", "--external-gateway", "public", "bench-router", "-f", "json")
+    cli("router", "add", "subnet", "bench-router", "bench-subnet")
+    cli("security", "group", "create", "bench-sg", "-f", "json")
+    cli("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22",
+        "bench-sg", "-f", "json")  # fmt: skip
+    cli("keypair", "create", "--public-key", f"{key}.pub", "bench-key", "-f", "json")
+    cli("server", "create", "--image", "osdeploy-test", "--flavor", "osdeploy-verify-tiny",
+        "--network", "bench-net", "--security-group", "bench-sg", "--key-name", "bench-key",
+        "--availability-zone", "nova:cmp1", "--wait", "bench-vm", "-f", "json")  # fmt: skip
+    fip = cli("floating", "ip", "create", "public", "-f", "json")["floating_ip_address"]
+    cli("server", "add", "floating", "ip", "bench-vm", fip)
+    disks = "lsblk -dn -o NAME"
+    before = set(until("ssh into the bench server", lambda: guest(key, fip, disks)).split())
+
+    started = time.monotonic()
+    volume = cli("volume", "create", "--size", "1", "bench-vol", "-f", "json")
+    until("volume available", lambda: cli("volume", "show", volume["id"], "-f", "json")["status"]
+          == "available")  # fmt: skip
+    cli("server", "add", "volume", "bench-vm", "bench-vol")
+    new = until("the volume in the guest", lambda: set((guest(key, fip, disks) or "").split())
+                - before)  # fmt: skip
+    create_attach = time.monotonic() - started
+
+    # Seconds from /proc/uptime around the write, inside the guest.
+    write = (
+        "a=$(cut -d' ' -f1 /proc/uptime); "
+        f"dd if=/dev/zero of={{target}} bs=1M count={WRITE_MIB} conv=fsync 2>/dev/null; "
+        "b=$(cut -d' ' -f1 /proc/uptime); echo $a $b"
+    )
+    out = guest(key, fip, write.format(target=f"/dev/{next(iter(new))}")) or "0 0"
+    t0, t1 = (float(x) for x in out.split())
+    # A file on cmp1's own filesystem (in the lab host, not the machine's /tmp).
+    target = "/var/lib/osdeploy-bench-write"
+    host_write = write.format(target=target) + f"; rm -f {target}"
+    h0, h1 = (float(x) for x in host_exec("osdeploy-cloud-cmp1", host_write).split())
+    guest_mbps, host_mbps = WRITE_MIB * 1.048576 / (t1 - t0), WRITE_MIB * 1.048576 / (h1 - h0)
+
+    cli("server", "delete", "--wait", "bench-vm")
+    cli("floating", "ip", "delete", fip)
+    until("volume detached", lambda: cli("volume", "show", "bench-vol", "-f", "json")["status"]
+          == "available")  # fmt: skip
+    cli("volume", "delete", "bench-vol")
+    cli("router", "remove", "subnet", "bench-router", "bench-subnet")
+    for kind, name in (("router", "bench-router"), ("network", "bench-net"),
+                       ("security group", "bench-sg"), ("keypair", "bench-key")):  # fmt: skip
+        cli(*kind.split(), "delete", name)
+    return {
+        "volume_create_attach_s": round(create_attach, 1),
+        "guest_rbd_write_mbps": round(guest_mbps, 1),
+        "host_file_write_mbps": round(host_mbps, 1),
+        "guest_rbd_over_host_file": round(guest_mbps / host_mbps, 3),
+    }
+
+
 def main() -> int:
     cloud_dir, apt_dir = BENCH / "cloud", BENCH / "apt"
     if BENCH.exists():
@@ -151,7 +250,7 @@ def main() -> int:
     fresh_hosts = ("apt1:control,network", "apt2:compute", "apt3:compute")
     osdeploy(apt_dir, "lab", "up", "--hosts", *fresh_hosts)
 
-    samplers = {h: MemorySampler(f"osdeploy-cloud-{h}") for h in ("ctl1", "cmp1")}
+    samplers = {h: MemorySampler(f"osdeploy-cloud-{h}") for h in ("ctl1", "cmp1", "cmp2")}
     for sampler in samplers.values():
         sampler.start()
     cold, _ = timed(cloud_dir, "deploy", "--json")
@@ -170,6 +269,7 @@ def main() -> int:
     restart = time.monotonic() - started
     verify, _ = timed(cloud_dir, "verify")
     restart_to_verified = time.monotonic() - started
+    volumes = volume_bench(cloud_dir)
 
     # The floor: the packages the deploy added on each of its three hosts,
     # installed plainly on three fresh hosts at the same time.
@@ -205,11 +305,12 @@ def main() -> int:
         "packages": added,
         "peak_working_set_mib": {h: round(s.peak_working_set / 2**20) for h, s in samplers.items()},
         "kernel_max_usage_mib": {h: round(s.kernel_peak() / 2**20) for h, s in samplers.items()},
+        **volumes,
     }
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     count = sum(len(p) for p in added.values())
     noop_ok = noop < NOOP_TARGET_S and set(results["noop_rerun_changed"].values()) == {0}
-    print(f"cold three-host deploy (keystone ... nova):          {cold:7.1f} s")
+    print(f"cold three-host deploy (ceph, keystone ... cinder):  {cold:7.1f} s")
     print(
         f"no-op re-run:                                        {noop:7.1f} s  "
         f"changed={results['noop_rerun_changed']}  "
@@ -237,6 +338,13 @@ def main() -> int:
     )
     print(f"peak memory, working set (MiB):                      {results['peak_working_set_mib']}")
     print(f"kernel max usage incl. page cache (MiB):             {results['kernel_max_usage_mib']}")
+    attach, ratio = volumes["volume_create_attach_s"], volumes["guest_rbd_over_host_file"]
+    print(f"volume create + attach, to the disk in the guest:    {attach:7.1f} s")
+    print(
+        f"sequential write {WRITE_MIB} MiB, guest to RBD volume:     "
+        f"{volumes['guest_rbd_write_mbps']:7.1f} MB/s  (a file on cmp1: "
+        f"{volumes['host_file_write_mbps']:.1f} MB/s, ratio {ratio:.3f})"
+    )
     for sub in (cloud_dir, apt_dir):
         osdeploy(sub, "lab", "down")
     return 0
