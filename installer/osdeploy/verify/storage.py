@@ -44,6 +44,8 @@ PATTERN_BYTES = 4 * 1024 * 1024
 VOLUME_TIMEOUT = 180
 ATTACH_TIMEOUT = 180
 BACKUP_TIMEOUT = 300
+#: Seconds Ceph may take to be healthy (OSDs peering after a boot).
+HEALTH_TIMEOUT = 180
 #: Pools whose RBD images belong to Cinder (volumes and their backups).
 CINDER_POOLS = ("volumes", "backups")
 
@@ -288,13 +290,25 @@ def _cleanup_volumes(conn: Any) -> list[str]:
 
 @check("ceph_health")
 def check_ceph_health(ctx: VerifyContext) -> str:
-    status = json.loads(_ceph(ctx, "ceph status --format json"))
-    problems = ceph_health_problems(status)
-    if problems:
+    """HEALTH_OK, every OSD up and in, every PG active+clean; waited for a
+    while (OSDs just started, after a host's boot, take seconds to peer)."""
+    started = time.monotonic()
+    seen: dict[str, Any] = {}
+
+    def healthy() -> bool:
+        seen.update(json.loads(_ceph(ctx, "ceph status --format json")))
+        return not ceph_health_problems(seen)
+
+    try:
+        _wait("Ceph not healthy", HEALTH_TIMEOUT, healthy, interval=3)
+    except CheckFailed as exc:
         raise CheckFailed(
-            f"Ceph is not healthy: {'; '.join(problems)} — see `ceph health detail` on "
+            f"{exc}: {'; '.join(ceph_health_problems(seen))} — see `ceph health detail` on "
             f"{_mon_host(ctx)}"
-        )
+        ) from None
+    status = seen
+    waited = time.monotonic() - started
+    note = f" (after {waited:.0f} s)" if waited >= 3 else ""
     osdmap = status.get("osdmap", {})
     osdmap = osdmap.get("osdmap", osdmap)
     pgs = status.get("pgmap", {}).get("num_pgs", 0)
@@ -303,7 +317,7 @@ def check_ceph_health(ctx: VerifyContext) -> str:
     )
     return (
         f"HEALTH_OK, {mons} monitor(s) in quorum, {osdmap.get('num_osds')} OSDs up and in, "
-        f"{pgs} PGs active+clean"
+        f"{pgs} PGs active+clean{note}"
     )
 
 
