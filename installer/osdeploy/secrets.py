@@ -40,13 +40,19 @@ def generate_cephx_key() -> str:
     return base64.b64encode(header + secrets.token_bytes(16)).decode("ascii")
 
 
+#: Names of values that are generated once but are identifiers, not secrets:
+#: a Ceph fsid is in every ceph.conf (0644), a libvirt secret's UUID in
+#: nova-compute.conf; logs and diffs may show them.
+IDENTIFIER_SUFFIXES = ("_fsid", "_uuid")
+
+
 def generate_secret(name: str) -> str:
     """A new value for the secret ``name``, in the form its name asks for.
 
     ``*_fsid`` and ``*_uuid``: a random UUID (a Ceph cluster's fsid, a libvirt
     secret's UUID); ``ceph_*_key``: a cephx key; anything else a password.
     """
-    if name.endswith(("_fsid", "_uuid")):
+    if name.endswith(IDENTIFIER_SUFFIXES):
         return str(uuid.uuid4())
     if name.startswith("ceph_") and name.endswith("_key"):
         return generate_cephx_key()

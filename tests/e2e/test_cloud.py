@@ -32,6 +32,7 @@ import yaml
 
 from osdeploy.catalog import load_catalog
 from osdeploy.runner import load_events
+from osdeploy.secrets import IDENTIFIER_SUFFIXES
 
 from .conftest import BIN, Lab, Run
 
@@ -271,11 +272,6 @@ def _cli_server(
         lab.run_raw([*cli, "network", "delete", f"{name}-net"])
 
 
-def test_openstack_client_boots_a_server(lab: Lab) -> None:
-    with _cli_server(lab, "e2e-server", "192.168.88.0/24", "OSDEPLOY-TESTIMAGE-BOOTED"):
-        pass
-
-
 def _ssh_guest(key: Any, address: str, command: str, timeout: float = 180) -> str:
     """Run ``command`` as root in the guest at a floating IP, from this machine."""
     argv = [
@@ -455,6 +451,8 @@ def test_no_secret_in_logs_or_console(lab: Lab) -> None:
     texts = [log.read_text(errors="replace") for log in logs]
     texts += [run.output for run in lab.runs]
     for name, secret in passwords.items():
+        if name.endswith(IDENTIFIER_SUFFIXES):
+            continue  # an fsid or a libvirt secret's UUID: identifiers, not secrets
         for text in texts:
             assert str(secret) not in text, f"value of {name} leaked"
 
