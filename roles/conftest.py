@@ -38,3 +38,32 @@ def enabled_and_running(host):
             assert service.is_running, f"{unit} is not running"
 
     return check
+
+
+@pytest.fixture(scope="module")
+def service_config_lines(host):
+    """lines(path, group): the INI file is root:<group> 0640 (it holds
+    passwords: never world-readable); returns its lines, stripped."""
+
+    def lines(path, group):
+        conf = host.file(path)
+        assert (conf.user, conf.group, conf.mode) == ("root", group, 0o640), path
+        return [line.strip() for line in conf.content_string.splitlines()]
+
+    return lines
+
+
+@pytest.fixture(scope="module")
+def schema_at_head(host):
+    """check(manage, migrations): `<manage> db version` names the newest
+    alembic head of the package's migrations directory."""
+
+    def check(manage, migrations):
+        version = host.check_output(f"{manage} db version")
+        heads = host.check_output(
+            "python3 -c 'from alembic.script import ScriptDirectory as S; "
+            f'print(*S("{migrations}").get_heads())\''
+        )
+        assert version.strip().splitlines()[-1] == heads.strip()
+
+    return check

@@ -281,21 +281,14 @@ def test_everything_deleted_leaves_the_pools_empty(host, created):
     assert _rbd_ls(host, "backups") == []
 
 
-def test_schema_at_the_package_head(host):
-    version = host.check_output("runuser -u cinder -- cinder-manage db version")
-    heads = host.check_output(
-        "python3 -c 'from alembic.script import ScriptDirectory as S; "
-        'print(*S("/usr/lib/python3/dist-packages/cinder/db/migrations").get_heads())\''
+def test_schema_at_the_package_head(schema_at_head):
+    schema_at_head(
+        "runuser -u cinder -- cinder-manage", "/usr/lib/python3/dist-packages/cinder/db/migrations"
     )
-    assert version.strip().splitlines()[-1] == heads.strip()
 
 
-def test_config_file(host):
-    conf = host.file("/etc/cinder/cinder.conf")
-    assert conf.user == "root"
-    assert conf.group == "cinder"
-    assert conf.mode == 0o640
-    lines = [line.strip() for line in conf.content_string.splitlines()]
+def test_config_file(service_config_lines):
+    lines = service_config_lines("/etc/cinder/cinder.conf", "cinder")
     assert "enabled_backends = ceph" in lines
     assert "default_volume_type = ceph" in lines
     assert f"backend_host = {BACKEND_HOST}" in lines

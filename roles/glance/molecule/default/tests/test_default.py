@@ -191,12 +191,8 @@ def test_interoperable_import_glance_direct(host, source):
     assert created["id"] not in {i["ID"] for i in listed}
 
 
-def test_config_file(host):
-    conf = host.file("/etc/glance/glance-api.conf")
-    assert conf.user == "root"
-    assert conf.group == "glance"
-    assert conf.mode == 0o640
-    lines = [line.strip() for line in conf.content_string.splitlines()]
+def test_config_file(service_config_lines):
+    lines = service_config_lines("/etc/glance/glance-api.conf", "glance")
     assert "enabled_backends = file:file" in lines
     assert "default_backend = file" in lines
     assert "flavor = keystone" in lines

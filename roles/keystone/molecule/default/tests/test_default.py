@@ -77,12 +77,8 @@ def test_wrong_password_is_rejected(host, address):
     assert status == 401
 
 
-def test_config_file(host):
-    conf = host.file("/etc/keystone/keystone.conf")
-    assert conf.user == "root"
-    assert conf.group == "keystone"
-    assert conf.mode == 0o640
-    lines = [line.strip() for line in conf.content_string.splitlines()]
+def test_config_file(service_config_lines):
+    lines = service_config_lines("/etc/keystone/keystone.conf", "keystone")
     assert "debug = false" in lines
     assert "provider = fernet" in lines
     assert "backend = oslo_cache.memcache_pool" in lines

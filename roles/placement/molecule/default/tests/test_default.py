@@ -86,22 +86,15 @@ def test_resource_provider_lifecycle(host, address):
     assert name not in {rp["name"] for rp in listed}
 
 
-def test_schema_at_the_package_head(host):
-    version = host.check_output("runuser -u placement -- placement-manage db version")
-    heads = host.check_output(
-        "python3 -c 'from alembic.script import ScriptDirectory as S; "
-        'print(*S("/usr/lib/python3/dist-packages/placement/db/sqlalchemy/alembic")'
-        ".get_heads())'"
+def test_schema_at_the_package_head(schema_at_head):
+    schema_at_head(
+        "runuser -u placement -- placement-manage",
+        "/usr/lib/python3/dist-packages/placement/db/sqlalchemy/alembic",
     )
-    assert version.strip().splitlines()[-1] == heads.strip()
 
 
-def test_config_file(host):
-    conf = host.file("/etc/placement/placement.conf")
-    assert conf.user == "root"
-    assert conf.group == "placement"
-    assert conf.mode == 0o640
-    lines = [line.strip() for line in conf.content_string.splitlines()]
+def test_config_file(service_config_lines):
+    lines = service_config_lines("/etc/placement/placement.conf", "placement")
     assert "auth_strategy = keystone" in lines
     assert "debug = false" in lines
 
