@@ -15,6 +15,7 @@ from osdeploy import verify
 from osdeploy.catalog import load_catalog
 from osdeploy.cloud import CloudSettings
 from osdeploy.verify import core, infra
+from osdeploy.verify.compute import _wait
 from osdeploy.verify.core import CheckFailed, CheckResult, format_result, format_totals
 from osdeploy.verify.identity import catalog_endpoints, identity_problems
 from osdeploy.verify.infra import parse_amqp_start, parse_memcached_version, parse_mysql_greeting
@@ -409,3 +410,20 @@ def test_an_api_refusal_is_reported_in_the_service_s_words() -> None:
         "ConflictException: HTTP 409 to POST /v2.1/servers/abc/action: "
         "Cannot 'stop' instance abc while it is in task_state powering-on"
     )
+
+
+def test_a_wait_that_times_out_says_what_explain_makes_of_it() -> None:
+    seen = []
+    with pytest.raises(CheckFailed, match=r"^detach \(waited 0 s\)$"):
+        _wait("detach", 0, lambda: seen.append(1), interval=0)
+    with pytest.raises(CheckFailed, match=r"^volume detach \(waited 0 s\) — see nova-compute.log$"):
+        _wait("detach", 0, lambda: None, explain=lambda m: f"volume {m} — see nova-compute.log")
+
+    # A probe's own failure is not rewritten; a value ends the wait.
+    def broken() -> None:
+        raise CheckFailed("volume is error")
+
+    with pytest.raises(CheckFailed, match=r"^volume is error$"):
+        _wait("volume", 60, broken, explain=lambda m: f"{m}: it is error")
+    assert _wait("volume", 0, lambda: "ok") == "ok"
+    assert seen == [1]

@@ -125,15 +125,24 @@ def _hosts(ctx: VerifyContext, service: str, group: str) -> list[str]:
     return [h.name for h in ctx.config.hosts if set(h.roles) & set(roles)]
 
 
-def _wait(what: str, timeout: float, probe: Callable[[], Any], interval: float = 3.0) -> Any:
-    """Call probe until it returns something true; CheckFailed after timeout."""
+def _wait(
+    what: str,
+    timeout: float,
+    probe: Callable[[], Any],
+    interval: float = 3.0,
+    explain: Callable[[str], str] | None = None,
+) -> Any:
+    """Call probe until it returns something true; after timeout, CheckFailed
+    with "<what> (waited <n> s)", or what ``explain`` makes of that (what was
+    seen last, where to look)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise CheckFailed(f"{what} (waited {timeout:.0f} s)")
+            message = f"{what} (waited {timeout:.0f} s)"
+            raise CheckFailed(explain(message) if explain else message)
         time.sleep(interval)
 
 
@@ -451,13 +460,18 @@ def check_compute_cross_host_ping(ctx: VerifyContext) -> str:
                 return False
         return True
 
-    try:
-        _wait("servers do not reach each other", PING_TIMEOUT, all_ok, interval=5)
-    except CheckFailed as exc:
-        seen = {h: ping_results(_console(conn, s), PING_PREFIX) for h, s in servers.items()}
-        raise CheckFailed(
-            f"{exc}: {seen} — check ovn-controller and the Geneve tunnel (ovn-sbctl show)"
-        ) from None
+    def seen() -> dict[str, Any]:
+        return {h: ping_results(_console(conn, s), PING_PREFIX) for h, s in servers.items()}
+
+    _wait(
+        "servers do not reach each other",
+        PING_TIMEOUT,
+        all_ok,
+        interval=5,
+        explain=lambda m: (
+            f"{m}: {seen()} — check ovn-controller and the Geneve tunnel (ovn-sbctl show)"
+        ),
+    )
     pairs = len(servers) * (len(servers) - 1)
     return f"{pairs} pings across hosts over Geneve answered (seen on the servers' consoles)"
 
@@ -505,13 +519,15 @@ def _ping_from_network_host(ctx: VerifyContext, address: str, what: str) -> str:
         return code == 0
 
     started = time.monotonic()
-    try:
-        _wait(f"floating IP {address} ({what})", FIP_TIMEOUT, answers)
-    except CheckFailed as exc:
-        raise CheckFailed(
-            f"{exc} does not answer ping from {gateway}: {last[0]} — check the gateway "
-            "chassis (ovn-nbctl lr-nat-list) and br-ex on the network host"
-        ) from None
+    _wait(
+        f"floating IP {address} ({what})",
+        FIP_TIMEOUT,
+        answers,
+        explain=lambda m: (
+            f"{m} does not answer ping from {gateway}: {last[0]} — check the "
+            "gateway chassis (ovn-nbctl lr-nat-list) and br-ex on the network host"
+        ),
+    )
     return f"answers ping from {gateway} (after {time.monotonic() - started:.0f} s)"
 
 
@@ -560,13 +576,16 @@ def check_compute_ssh(ctx: VerifyContext) -> str:
         return lines if code == 0 and lines[:1] == [fixed] else None
 
     started = time.monotonic()
-    try:
-        lines = _wait(f"ssh root@{address} from {gateway}", SSH_TIMEOUT, logged_in, interval=5)
-    except CheckFailed as exc:
-        raise CheckFailed(
-            f"{exc}: {seen[0]} — see the server's console (OSDEPLOY-SSHKEY: did the metadata "
-            "service give the key?) and the security group's port 22 rule"
-        ) from None
+    lines = _wait(
+        f"ssh root@{address} from {gateway}",
+        SSH_TIMEOUT,
+        logged_in,
+        interval=5,
+        explain=lambda m: (
+            f"{m}: {seen[0]} — see the server's console (OSDEPLOY-SSHKEY: did "
+            "the metadata service give the key?) and the security group's port 22 rule"
+        ),
+    )
     return (
         f"ssh root@{address} from {gateway} with the key from the metadata service "
         f"(after {time.monotonic() - started:.0f} s): the guest has ip {lines[0]}, "
@@ -607,12 +626,12 @@ def check_compute_live_migration(ctx: VerifyContext) -> str:
         done = server.task_state is None and server.status in ("ACTIVE", "ERROR")
         return server if done else None
 
-    try:
-        server = _wait(
-            f"live migration {source} -> {target} did not finish", MIGRATION_TIMEOUT, settled
-        )
-    except CheckFailed as exc:
-        raise CheckFailed(f"{exc} — see nova-compute.log on {source} and {target}") from None
+    server = _wait(
+        f"live migration {source} -> {target} did not finish",
+        MIGRATION_TIMEOUT,
+        settled,
+        explain=lambda m: f"{m} — see nova-compute.log on {source} and {target}",
+    )
     if server.status != "ACTIVE" or server.compute_host != target:
         raise CheckFailed(
             f"live migration {source} -> {target} failed: the server is {server.status} on "
@@ -662,9 +681,12 @@ def check_compute_lifecycle(ctx: VerifyContext) -> str:
             left.extend(f"libvirt domain {u} on {host}" for u in out.split() if u in ids)
         return not left
 
-    try:
-        _wait("still there after delete", LEFTOVER_TIMEOUT, nothing_left, interval=2)
-    except CheckFailed as exc:
-        raise CheckFailed(f"left behind after delete: {', '.join(left)} ({exc})") from None
+    _wait(
+        "still there after delete",
+        LEFTOVER_TIMEOUT,
+        nothing_left,
+        interval=2,
+        explain=lambda m: f"left behind after delete: {', '.join(left)} ({m})",
+    )
     steps.append(f"deleted {len(removed)} resources; no servers, ports or libvirt domains left")
     return "; ".join(steps)

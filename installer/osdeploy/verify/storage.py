@@ -171,10 +171,13 @@ def _settle(conn: Any, resource: Any, status: str, what: str, timeout: float, **
         done = fresh.status == status and all(getattr(fresh, k) == v for k, v in want.items())
         return fresh if done else None
 
-    try:
-        return _wait(f"{what} did not become {status}", timeout, settled, interval=2)
-    except CheckFailed as exc:
-        raise CheckFailed(f"{exc}: it is {seen[0]}") from None
+    return _wait(
+        f"{what} did not become {status}",
+        timeout,
+        settled,
+        interval=2,
+        explain=lambda m: f"{m}: it is {seen[0]}",
+    )
 
 
 def _backup(conn: Any, volume: Any) -> Any:
@@ -212,10 +215,13 @@ def _in_guest(ctx: VerifyContext, address: str, script: str) -> tuple[str, str]:
         seen[0] = out.strip()[-300:] or f"exit code {code}"
         return parse_disk_line(out) if code == 0 else None
 
-    try:
-        result: tuple[str, str] = _wait(f"ssh root@{address}", ATTACH_TIMEOUT, ran, interval=5)
-    except CheckFailed as exc:
-        raise CheckFailed(f"{exc} from {gateway}: {seen[0]}") from None
+    result: tuple[str, str] = _wait(
+        f"ssh root@{address}",
+        ATTACH_TIMEOUT,
+        ran,
+        interval=5,
+        explain=lambda m: f"{m} from {gateway}: {seen[0]}",
+    )
     return result
 
 
@@ -250,13 +256,15 @@ def _detach(conn: Any, server: Any, volume: Any, host: str) -> None:
         attached = {a.volume_id for a in conn.compute.volume_attachments(server)}
         return volume.id not in attached
 
-    try:
-        _wait("detach", ATTACH_TIMEOUT, gone, interval=2)
-    except CheckFailed as exc:
-        raise CheckFailed(
-            f"volume {exc} from the server on {host} did not finish — see nova-compute.log "
-            f"on {host}"
-        ) from None
+    _wait(
+        "detach",
+        ATTACH_TIMEOUT,
+        gone,
+        interval=2,
+        explain=lambda m: (
+            f"volume {m} from the server on {host} did not finish — see nova-compute.log on {host}"
+        ),
+    )
     _settle(conn, volume, "available", f"volume detached from the server on {host}", ATTACH_TIMEOUT)
 
 
@@ -299,13 +307,16 @@ def check_ceph_health(ctx: VerifyContext) -> str:
         seen.update(json.loads(_ceph(ctx, "ceph status --format json")))
         return not ceph_health_problems(seen)
 
-    try:
-        _wait("Ceph not healthy", HEALTH_TIMEOUT, healthy, interval=3)
-    except CheckFailed as exc:
-        raise CheckFailed(
-            f"{exc}: {'; '.join(ceph_health_problems(seen))} — see `ceph health detail` on "
-            f"{_mon_host(ctx)}"
-        ) from None
+    _wait(
+        "Ceph not healthy",
+        HEALTH_TIMEOUT,
+        healthy,
+        interval=3,
+        explain=lambda m: (
+            f"{m}: {'; '.join(ceph_health_problems(seen))} — see "
+            f"`ceph health detail` on {_mon_host(ctx)}"
+        ),
+    )
     status = seen
     waited = time.monotonic() - started
     note = f" (after {waited:.0f} s)" if waited >= 3 else ""
@@ -481,8 +492,11 @@ def check_volume_cleanup(ctx: VerifyContext) -> str:
         left[:] = [f"{p}/{i}" for p in CINDER_POOLS for i in images_of(_rbd_images(ctx, p), ids)]
         return not left
 
-    try:
-        _wait("RBD images left after delete", VOLUME_TIMEOUT, nothing_left, interval=3)
-    except CheckFailed as exc:
-        raise CheckFailed(f"{exc}: {', '.join(left)}") from None
+    _wait(
+        "RBD images left after delete",
+        VOLUME_TIMEOUT,
+        nothing_left,
+        interval=3,
+        explain=lambda m: f"{m}: {', '.join(left)}",
+    )
     return f"deleted {len(removed)} volumes, snapshots and backups; no RBD image of them left"
