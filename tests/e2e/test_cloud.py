@@ -33,6 +33,7 @@ import yaml
 from osdeploy.catalog import load_catalog
 from osdeploy.runner import load_events
 from osdeploy.secrets import IDENTIFIER_SUFFIXES
+from osdeploy.verify.storage import guest_disk_script, parse_disk_line
 
 from .conftest import BIN, Lab, Run
 
@@ -380,10 +381,11 @@ def test_no_secret_in_logs_or_console(lab: Lab) -> None:
 
 
 def _guest_disk(key: Any, address: str, volume_id: str) -> str:
-    """The guest's name for a volume's disk: the one whose serial is the
-    volume id's first 20 characters."""
-    found = _ssh_guest(key, address, f"grep -l {volume_id[:20]} /sys/block/vd*/serial")
-    return found.strip().split("/")[3]
+    """The guest's name for a volume's disk, found by its serial with
+    verify's own guest script."""
+    found = parse_disk_line(_ssh_guest(key, address, guest_disk_script(volume_id, write=False)))
+    assert found, f"no disk with the serial of volume {volume_id} in the guest"
+    return found[0]
 
 
 def test_a_volume_outlives_a_storage_host_down_and_a_restart_of_every_host(lab: Lab) -> None:
