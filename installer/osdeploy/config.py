@@ -6,8 +6,12 @@ here touches a host; the only files read are the config and the SSH key's
 metadata.
 """
 
+import base64
+import binascii
+import configparser
 import ipaddress
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,17 +30,34 @@ DEFAULT_SSH_KEY = "~/.ssh/id_ed25519"
 DEFAULT_SSH_PORT = 22
 DEFAULT_APT_MIRROR = "http://deb.debian.org/debian"
 
-TOP_KEYS = ("name", "ssh", "hosts", "services", "network", "apt", "overrides")
+TOP_KEYS = ("name", "ssh", "hosts", "services", "network", "apt", "ceph", "overrides")
 SSH_KEYS = ("user", "key", "port", "host_key_checking")
 HOST_KEYS = ("name", "address", "roles")
 NETWORK_KEYS = ("internal_address", "public_address")
 APT_KEYS = ("mirror", "proxy")
+CEPH_KEYS = ("conf", "keyrings", "pools")
+#: ceph.pools: the pool of each use -> the role variable that names it.
+CEPH_POOL_VARS = {
+    "volumes": "cinder_rbd_pool",
+    "images": "glance_rbd_store_pool",
+    "vms": "nova_rbd_pool",
+    "backups": "cinder_backup_ceph_pool",
+}
+#: The cephx users each service opens Ceph as: (role variable, its default).
+CEPH_USERS = {
+    "cinder": (("cinder_rbd_user", "cinder"), ("cinder_backup_ceph_user", "cinder-backup")),
+    "glance": (("glance_rbd_store_user", "glance"),),
+    "nova": (("nova_rbd_user", "nova"),),
+}
 #: Variables osdeploy renders itself; overriding them would break the contract.
 RESERVED_PREFIXES = ("osdeploy_", "enable_", "ansible_")
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]*$")
 _VAR_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_POOL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_KEYRING_SECTION_RE = re.compile(r"^\s*\[([^]]+)\]\s*$")
+_KEYRING_KEY_RE = re.compile(r"^\s*key\s*=\s*(\S+)\s*$")
 
 #: A field path: ``("hosts", 1, "address")`` is shown as ``hosts[1].address``.
 FieldPath = tuple[str | int, ...]
@@ -58,6 +79,15 @@ class SshSettings:
 
 
 @dataclass(frozen=True)
+class CephExternal:
+    """An existing Ceph cluster the cloud uses (``ceph:``); osdeploy deploys no Ceph daemons."""
+
+    conf: Path  # absolute, on this machine
+    keyrings: dict[str, Path]  # cephx user (without client.) -> keyring file, absolute
+    pools: dict[str, str]  # use (volumes, images, vms, backups) -> pool name, as given
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     name: str
@@ -69,6 +99,7 @@ class Config:
     apt_mirror: str
     apt_proxy: str | None
     overrides: dict[str, Any]
+    ceph: CephExternal | None = None
 
     def host(self, name: str) -> Host:
         for host in self.hosts:
@@ -304,13 +335,24 @@ def _build(
     ssh = _ssh(reader, reader.section(data, "ssh", SSH_KEYS), path.absolute().parent, check_files)
     hosts, roles_present = _hosts(reader, data)
     services = _services(reader, data, catalog)
-    _check_services(reader, services, roles_present, catalog)
+    # With ceph: (an existing cluster) the Ceph daemons' groups need no hosts.
+    hostless = ("ceph",) if isinstance(data.get("ceph"), dict) else ()
+    _check_services(reader, services, roles_present, catalog, hostless)
     network = reader.section(data, "network", NETWORK_KEYS)
     internal = reader.address(network, ("network", "internal_address"), required=False)
     public = reader.address(network, ("network", "public_address"), required=False)
     first = next((h for h in hosts if "control" in h.roles), hosts[0] if hosts else None)
     internal = internal or (first.address if first else "")
     apt = reader.section(data, "apt", APT_KEYS)
+    overrides = _overrides(reader, data)
+    ceph = _ceph(
+        reader,
+        reader.section(data, "ceph", CEPH_KEYS),
+        catalog.closure(name for _, name in services) if services else (),
+        overrides,
+        path.absolute().parent,
+        check_files,
+    )
     return Config(
         path=path,
         name=name or DEFAULT_NAME,
@@ -321,7 +363,8 @@ def _build(
         public_address=public or internal,
         apt_mirror=reader.url(apt, ("apt", "mirror"), DEFAULT_APT_MIRROR) or DEFAULT_APT_MIRROR,
         apt_proxy=reader.url(apt, ("apt", "proxy"), None),
-        overrides=_overrides(reader, data),
+        overrides=overrides,
+        ceph=ceph,
     )
 
 
@@ -455,8 +498,9 @@ def _check_services(
     services: list[tuple[int, str]],
     roles_present: set[str] | None,
     catalog: Catalog,
+    hostless: Sequence[str] = (),
 ) -> None:
-    """Each requested service must be deployable, and its groups must have hosts."""
+    """Each requested service must be deployable, and its groups (but hostless ones') need hosts."""
     ready = ", ".join(catalog.deployable_names())
     deployable: list[str] = []
     for index, name in services:
@@ -473,6 +517,8 @@ def _check_services(
         return  # the hosts' roles are already reported as wrong
     missing: dict[tuple[str, ...], list[str]] = {}
     for name in catalog.closure(deployable):
+        if name in hostless:
+            continue
         for group, roles in catalog[name].groups.items():
             if not roles_present.intersection(roles):
                 missing.setdefault(roles, []).append(f"{group} ({name})")
@@ -498,3 +544,143 @@ def _overrides(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
             fix = "remove it: osdeploy sets it from ssh:, hosts:, services:, network: and apt:"
             reader.add(where, f"{key} is set by osdeploy itself", fix)
     return dict(value)
+
+
+def _ceph(
+    reader: _Reader,
+    ceph: dict[str, Any],
+    planned: Sequence[str],
+    overrides: dict[str, Any],
+    base: Path,
+    check_files: bool,
+) -> CephExternal | None:
+    """``ceph:``, an existing cluster: its ceph.conf, a keyring per user, its pools."""
+    if not ceph:
+        return None
+    if "ceph" not in planned:
+        fix = "add cinder (or ceph) to services:, or remove ceph:"
+        reader.add(("ceph",), "names a Ceph cluster, but no planned service uses Ceph", fix)
+    conf_fix = "give the path of the cluster's ceph.conf, relative to the directory of osdeploy.yml"
+    conf = reader.text(ceph, ("ceph", "conf"), None, conf_fix)
+    if conf is None and ceph.get("conf") is None:
+        reader.add(("ceph", "conf"), "missing (required)", conf_fix)
+    conf_path = base / Path(conf or "ceph.conf").expanduser()
+    if conf is not None and check_files:
+        _check_ceph_conf(reader, conf_path)
+    users = [
+        str(overrides.get(variable, default))
+        for service, pairs in CEPH_USERS.items()
+        if service in planned
+        for variable, default in pairs
+    ]
+    keyrings = _ceph_keyrings(reader, ceph.get("keyrings"), users, base, check_files)
+    return CephExternal(conf_path, keyrings, _ceph_pools(reader, ceph.get("pools")))
+
+
+def _check_ceph_conf(reader: _Reader, path: Path) -> None:
+    where: FieldPath = ("ceph", "conf")
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        reader.add(where, f"no such file {path}", "copy the cluster's /etc/ceph/ceph.conf there")
+        return
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        reader.add(where, f"cannot read {path} ({exc})", "give the cluster's ceph.conf")
+        return
+    # Ceph takes "mon host" and "mon_host" alike.
+    settings = {
+        key.replace(" ", "_"): value
+        for key, value in (parser["global"].items() if parser.has_section("global") else [])
+    }
+    if not settings.get("mon_host"):
+        fix = "give the ceph.conf the cluster's clients use: it names the monitors (mon_host)"
+        reader.add(where, f"{path} has no mon_host in [global]", fix)
+    fsid = settings.get("fsid", "")
+    try:
+        uuid.UUID(fsid)
+    except ValueError:
+        fix = "give the ceph.conf the cluster's clients use: its [global] holds the fsid"
+        reader.add(where, f"{path} has no valid fsid in [global]", fix)
+
+
+def _ceph_keyrings(
+    reader: _Reader, raw: object, users: Sequence[str], base: Path, check_files: bool
+) -> dict[str, Path]:
+    where: FieldPath = ("ceph", "keyrings")
+    example = ", ".join(f"{user}: ceph.client.{user}.keyring" for user in users)
+    fix = f"map each cephx user to its keyring file, e.g. {{{example}}}"
+    if raw is None:
+        reader.add(where, "missing (required)", fix)
+        return {}
+    if not isinstance(raw, dict):
+        reader.add(where, f"must be a mapping, not {_kind(raw)}", fix)
+        return {}
+    for user in users:
+        if user not in raw:
+            message = f"no keyring for client.{user}, which the planned services use"
+            reader.add(where, message, f"add {user}: <its keyring file> ({fix})")
+    keyrings: dict[str, Path] = {}
+    for user, value in raw.items():
+        path_fix = f"give the path of the keyring of client.{user}"
+        text = reader.text(raw, (*where, str(user)), None, path_fix)
+        if text is None:
+            if value is None:
+                reader.add((*where, str(user)), "missing a path", path_fix)
+            continue
+        keyrings[str(user)] = base / Path(text).expanduser()
+        if check_files:
+            _check_keyring(reader, (*where, str(user)), str(user), keyrings[str(user)])
+    return keyrings
+
+
+def _check_keyring(reader: _Reader, where: FieldPath, user: str, path: Path) -> None:
+    """The file holds client.<user>'s cephx key."""
+    fix = f"give the file `ceph auth get client.{user}` writes on the cluster"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        reader.add(where, f"no such file {path}", fix)
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        reader.add(where, f"cannot read {path} ({exc})", fix)
+        return
+    section, key = None, None
+    for line in lines:
+        if match := _KEYRING_SECTION_RE.match(line):
+            section = match.group(1).strip()
+        elif (match := _KEYRING_KEY_RE.match(line)) and section == f"client.{user}":
+            key = match.group(1)
+    if key is None:
+        reader.add(where, f"{path} holds no key of client.{user}", fix)
+    elif not _is_cephx_key(key):
+        reader.add(where, f"{path}: the key of client.{user} is not a cephx key", fix)
+
+
+def _is_cephx_key(text: str) -> bool:
+    """The base64 of a cephx secret: a 12-byte header then as many bytes as it says."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) > 12 and int.from_bytes(raw[10:12], "little") == len(raw) - 12
+
+
+def _ceph_pools(reader: _Reader, raw: object) -> dict[str, str]:
+    where: FieldPath = ("ceph", "pools")
+    fix = "map each use to the cluster's pool, e.g. {volumes: volumes, images: images}"
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        reader.add(where, f"must be a mapping, not {_kind(raw)}", fix)
+        return {}
+    reader.unknown_keys(raw, where, tuple(CEPH_POOL_VARS))
+    pools: dict[str, str] = {}
+    for use in CEPH_POOL_VARS:
+        name_fix = "give a pool name (letters, digits, '_', '.', '-')"
+        name = reader.text(raw, (*where, use), None, name_fix)
+        if name is not None and not _POOL_RE.match(name):
+            reader.add((*where, use), f"invalid pool name {name!r}", name_fix)
+        elif name is not None:
+            pools[use] = name
+    return pools

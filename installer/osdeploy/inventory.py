@@ -12,7 +12,7 @@ import yaml
 
 from osdeploy import PROJECT_ROOT
 from osdeploy.catalog import HOST_ROLES, Catalog
-from osdeploy.config import Config, Host, SshSettings
+from osdeploy.config import CEPH_POOL_VARS, Config, Host, SshSettings
 from osdeploy.errors import OsdeployError
 from osdeploy.fileio import write_atomic
 from osdeploy.plan import Plan
@@ -63,8 +63,10 @@ def render_hosts(config: Config, plan: Plan, catalog: Catalog) -> dict[str, Any]
         children[role] = {"hosts": members} if members else {}
     for service in catalog.services:
         for group, roles in service.groups.items():
-            planned = service.name in plan
-            children[group] = {"children": {role: {} for role in roles}} if planned else {}
+            # Empty when the service is not planned or its group has no hosts
+            # (the Ceph daemons' with an existing cluster).
+            hosted = service.name in plan and plan.service(service.name).groups[group]
+            children[group] = {"children": {role: {} for role in roles}} if hosted else {}
     # Filled at run time (playbooks/gather.yml) with the hosts the last
     # successful run left as they are; every play after it leaves them out.
     children[CONVERGED_GROUP] = {}
@@ -112,17 +114,31 @@ def render_vars(
         ),
     }
     rendered.update({f"enable_{s.name}": s.name in plan for s in catalog.services})
-    rest = {**defaults, **config.overrides}
+    rendered["osdeploy_ceph_external"] = _ceph_external(config)
+    # ceph.pools name the pools the roles use; overrides still win.
+    pools = (
+        {CEPH_POOL_VARS[use]: name for use, name in config.ceph.pools.items()}
+        if config.ceph
+        else {}
+    )
+    rest = {**defaults, **pools, **config.overrides}
     return {**rendered, **{key: rest[key] for key in sorted(rest) if key not in rendered}}
+
+
+def _ceph_external(config: Config) -> dict[str, Any] | None:
+    """An existing cluster's files on this machine, which the ceph role's client step reads."""
+    if config.ceph is None:
+        return None
+    keyrings = {user: str(path) for user, path in sorted(config.ceph.keyrings.items())}
+    return {"conf": str(config.ceph.conf), "keyrings": keyrings}
 
 
 def group_addresses(config: Config, plan: Plan, catalog: Catalog) -> dict[str, list[str]]:
     """Addresses of the hosts in each catalog group of the planned services (config order)."""
     return {
-        group: [host.address for host in config.hosts if set(host.roles) & set(roles)]
-        for service in catalog.services
-        if service.name in plan
-        for group, roles in service.groups.items()
+        group: [config.host(name).address for name in hosts]
+        for service in plan.services
+        for group, hosts in service.groups.items()
     }
 
 

@@ -98,7 +98,9 @@ def build_plan(config: Config, catalog: Catalog, run: Sequence[str] | None = Non
             requested=name in config.services,
             required_by=catalog.dependents(name, names),
             groups={
-                group: tuple(h.name for h in config.hosts if set(h.roles).intersection(roles))
+                group: ()
+                if name == "ceph" and config.ceph is not None  # an existing cluster
+                else tuple(h.name for h in config.hosts if set(h.roles).intersection(roles))
                 for group, roles in catalog[name].groups.items()
             },
         )

@@ -37,6 +37,7 @@ from osdeploy.testimage import (
     build_test_image,
     glance_properties,
 )
+from osdeploy.verify import ceph
 from osdeploy.verify.core import PREFIX, CheckFailed, VerifyContext, check
 
 NET_CIDR = "192.168.77.0/24"
@@ -121,8 +122,9 @@ def _until_reported(missing: Callable[[], list[str]], failure: Callable[[list[st
 
 def _hosts(ctx: VerifyContext, service: str, group: str) -> list[str]:
     """Names of the hosts in a catalog group of a planned service (config order)."""
-    roles = ctx.catalog[service].groups.get(group, ())
-    return [h.name for h in ctx.config.hosts if set(h.roles) & set(roles)]
+    if service not in ctx.plan:
+        return []
+    return list(ctx.plan.service(service).groups.get(group, ()))
 
 
 def _wait(
@@ -594,15 +596,12 @@ def check_compute_ssh(ctx: VerifyContext) -> str:
 
 
 def _disk_in_rbd(ctx: VerifyContext, server_id: str) -> bool:
-    """Whether the server's disk is an image in Ceph's pool vms (Nova's rbd
-    images_type), looked up as client.admin on the first monitor host."""
-    if "ceph" not in {service.name for service in ctx.plan.services}:
+    """Whether the server's disk is an image in Ceph's vms pool (Nova's rbd
+    images_type), looked up where osdeploy.verify.ceph says."""
+    if "ceph" not in ctx.plan:
         return False
-    host = _hosts(ctx, "ceph", "ceph_mon")[0]
-    code, out = _on_host(ctx, host, "sudo rbd ls --pool vms")
-    if code != 0:
-        raise CheckFailed(f"`rbd ls --pool vms` on {host} failed: {out.strip()[-200:]}")
-    return f"{server_id}_disk" in out.split()
+    listing = ceph.run(ctx, "vms", "rbd{who} ls --pool {pool}")
+    return f"{server_id}_disk" in listing.split()
 
 
 @check("compute_live_migration", one_attempt=True)
@@ -641,7 +640,7 @@ def check_compute_live_migration(ctx: VerifyContext) -> str:
     took = time.monotonic() - started
     servers[source] = server
     answer = _ping_from_network_host(ctx, address, f"server migrated to {target}")
-    how = "disk in Ceph pool vms, no block copy" if shared else "block migration over SSH"
+    how = "disk in Ceph (vms pool), no block copy" if shared else "block migration over SSH"
     return (
         f"server moved {source} -> {target} in {took:.0f} s ({how}); "
         f"its floating IP {address} {answer}"

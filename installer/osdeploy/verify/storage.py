@@ -11,8 +11,9 @@ RBD images' data compared on the Ceph side; at last everything deleted and
 no RBD image of it left in the pools.
 
 Commands on the hosts run as root (sudo) over the deployment's SSH: the
-ceph and rbd CLIs on the first monitor host (client.admin), ssh into the
-guests from the first network host (the compute scenario's key).
+ceph and rbd CLIs where osdeploy.verify.ceph says (the first monitor host as
+client.admin, or with an existing cluster the pool's service user), ssh
+into the guests from the first network host (the compute scenario's key).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from typing import Any
 
 from osdeploy.testimage import MARKER_UP
+from osdeploy.verify import ceph
 from osdeploy.verify.compute import (
     BOOT_TIMEOUT,
     CONSOLE_TIMEOUT,
@@ -31,7 +33,6 @@ from osdeploy.verify.compute import (
     IMAGE_NAME,
     KEY_FILE,
     _console,
-    _hosts,
     _need,
     _network_host,
     _on_host,
@@ -46,7 +47,7 @@ ATTACH_TIMEOUT = 180
 BACKUP_TIMEOUT = 300
 #: Seconds Ceph may take to be healthy (OSDs peering after a boot).
 HEALTH_TIMEOUT = 180
-#: Pools whose RBD images belong to Cinder (volumes and their backups).
+#: Pools (by use) whose RBD images belong to Cinder: volumes and their backups.
 CINDER_POOLS = ("volumes", "backups")
 
 
@@ -122,32 +123,15 @@ def images_of(listing: list[str], ids: list[str]) -> list[str]:
 # -- helpers on the cloud --------------------------------------------------------
 
 
-def _mon_host(ctx: VerifyContext) -> str:
-    hosts = _hosts(ctx, "ceph", "ceph_mon")
-    if not hosts:
-        raise CheckFailed("no ceph_mon host in the config")
-    return hosts[0]
+def _rbd_images(ctx: VerifyContext, use: str) -> list[str]:
+    return list(json.loads(ceph.run(ctx, use, "rbd{who} ls --pool {pool} --format json") or "[]"))
 
 
-def _ceph(ctx: VerifyContext, command: str) -> str:
-    """Run a ceph/rbd command as root on the first monitor host; its stdout."""
-    host = _mon_host(ctx)
-    code, out = _on_host(ctx, host, f"sudo {command}")
-    if code != 0:
-        raise CheckFailed(f"`{command}` on {host} failed (exit {code}): {out.strip()[-300:]}")
-    return out
-
-
-def _rbd_images(ctx: VerifyContext, pool: str) -> list[str]:
-    return list(json.loads(_ceph(ctx, f"rbd ls --pool {pool} --format json") or "[]"))
-
-
-def _rbd_sha256(ctx: VerifyContext, pool: str, image: str) -> str:
-    out = _ceph(
-        ctx,
-        f"sh -c 'rbd export {pool}/{image} - 2>/dev/null | head -c {PATTERN_BYTES} | sha256sum'",
+def _rbd_sha256(ctx: VerifyContext, use: str, image: str) -> str:
+    command = (
+        f"rbd{{who}} export {{pool}}/{image} - 2>/dev/null | head -c {PATTERN_BYTES} | sha256sum"
     )
-    return out.split()[0]
+    return ceph.run(ctx, use, f"sh -c {shlex.quote(command)}").split()[0]
 
 
 def _settle(conn: Any, resource: Any, status: str, what: str, timeout: float, **want: Any) -> Any:
@@ -304,7 +288,7 @@ def check_ceph_health(ctx: VerifyContext) -> str:
     seen: dict[str, Any] = {}
 
     def healthy() -> bool:
-        seen.update(json.loads(_ceph(ctx, "ceph status --format json")))
+        seen.update(json.loads(ceph.run(ctx, None, "ceph{who} status --format json")))
         return not ceph_health_problems(seen)
 
     _wait(
@@ -314,7 +298,7 @@ def check_ceph_health(ctx: VerifyContext) -> str:
         interval=3,
         explain=lambda m: (
             f"{m}: {'; '.join(ceph_health_problems(seen))} — see "
-            f"`ceph health detail` on {_mon_host(ctx)}"
+            f"`ceph health detail` on {ceph.reader(ctx, None)[0]}"
         ),
     )
     status = seen
@@ -395,7 +379,8 @@ def check_volume_snapshot_extend_backup(ctx: VerifyContext) -> str:
     volume = _need(ctx, "volume", "volume_attach_across_hosts")
     want = _rbd_sha256(ctx, "volumes", f"volume-{volume.id}")
     if f"volume-{volume.id}" not in _rbd_images(ctx, "volumes"):
-        raise CheckFailed(f"no RBD image volume-{volume.id} in pool volumes")
+        pool = ceph.pool_name(ctx.config, "volumes")
+        raise CheckFailed(f"no RBD image volume-{volume.id} in pool {pool}")
     snapshot = storage.create_snapshot(volume_id=volume.id, name=f"{PREFIX}-snap")
     _settle(conn, snapshot, "available", "snapshot", VOLUME_TIMEOUT)
     clone = storage.create_volume(name=f"{PREFIX}-from-snap", snapshot_id=snapshot.id, size=1)
@@ -405,7 +390,8 @@ def check_volume_snapshot_extend_backup(ctx: VerifyContext) -> str:
     backup = _backup(conn, volume)
     backup_images = _rbd_images(ctx, "backups")
     if not images_of(backup_images, [volume.id]):
-        raise CheckFailed(f"the backup left no RBD image in pool backups ({backup_images})")
+        pool = ceph.pool_name(ctx.config, "backups")
+        raise CheckFailed(f"the backup left no RBD image in pool {pool} ({backup_images})")
     restore = storage.restore_backup(backup, name=f"{PREFIX}-restored")
     restored = storage.get_volume(restore.volume_id)
     restored = _settle(conn, restored, "available", "restored volume", BACKUP_TIMEOUT)
@@ -466,7 +452,10 @@ def check_volume_boot(ctx: VerifyContext) -> str:
         )
         booted = time.monotonic() - started
         if any(name.startswith(server.id) for name in _rbd_images(ctx, "vms")):
-            raise CheckFailed(f"the server booted from volume has a disk in pool vms: {server.id}")
+            pool = ceph.pool_name(ctx.config, "vms")
+            raise CheckFailed(
+                f"the server booted from volume has a disk in pool {pool}: {server.id}"
+            )
     finally:
         conn.compute.delete_server(server)
         conn.compute.wait_for_delete(server, interval=2, wait=BOOT_TIMEOUT)
@@ -489,7 +478,11 @@ def check_volume_cleanup(ctx: VerifyContext) -> str:
     left: list[str] = []
 
     def nothing_left() -> bool:
-        left[:] = [f"{p}/{i}" for p in CINDER_POOLS for i in images_of(_rbd_images(ctx, p), ids)]
+        left[:] = [
+            f"{ceph.pool_name(ctx.config, use)}/{image}"
+            for use in CINDER_POOLS
+            for image in images_of(_rbd_images(ctx, use), ids)
+        ]
         return not left
 
     _wait(

@@ -9,7 +9,11 @@ import uuid
 import pytest
 
 PORT = 8776
-BACKEND_HOST = "rbd:volumes"
+#: The existing cluster's pools (prepare.yml, make-ceph-cluster.sh).
+VOLUMES = "cloud-volumes"
+BACKUPS = "cloud-backups"
+BACKEND_HOST = f"rbd:{VOLUMES}"
+EXISTING = "/root/existing-ceph"
 GIB = 1024**3
 MIB = 1024**2
 #: Where the test writes its pattern into the first GiB of a volume: one MiB
@@ -95,7 +99,7 @@ def _wait_gone(host, kind, resource_id, timeout=180):
 
 
 def _rbd_ls(host, pool):
-    """RBD images of a pool, as client.admin (the monitor host's keyring)."""
+    """RBD images of a pool, as client.admin (the existing cluster's keyring)."""
     return host.check_output(f"rbd -p {pool} ls").split()
 
 
@@ -120,12 +124,12 @@ def _expected_first_gib():
 
 
 def _write_pattern(host, image):
-    """The pattern written into volumes/<image> through librbd, as client.admin."""
+    """The pattern written into the volume's image through librbd, as client.admin."""
     script = (
         "import sys, rados, rbd\n"
         "cluster = rados.Rados(conffile='/etc/ceph/ceph.conf')\n"
         "cluster.connect()\n"
-        "ioctx = cluster.open_ioctx('volumes')\n"
+        f"ioctx = cluster.open_ioctx('{VOLUMES}')\n"
         "img = rbd.Image(ioctx, sys.argv[1])\n"
         "for index, offset in enumerate(map(int, sys.argv[2:])):\n"
         "    piece = ('molecule-cinder-%02d-' % index).encode()\n"
@@ -140,9 +144,9 @@ def _write_pattern(host, image):
 
 
 def _sha256_first_gib(host, image):
-    """sha256 of the first GiB of volumes/<image> (rbd export, as client.admin)."""
+    """sha256 of the first GiB of the volume's image (rbd export, as client.admin)."""
     # No pipefail: head ends the export early on a larger image.
-    out = host.check_output(f"rbd export volumes/{image} - 2>/dev/null | head -c {GIB} | sha256sum")
+    out = host.check_output(f"rbd export {VOLUMES}/{image} - 2>/dev/null | head -c {GIB} | sha256sum")
     return out.split()[0]
 
 
@@ -219,14 +223,14 @@ def test_volume_snapshot_backup_restore_roundtrip(host, created):
     name = f"molecule-{uuid.uuid4().hex[:8]}"
     expected = _expected_first_gib()
 
-    # A volume of the default type lands in pool volumes as volume-<id>.
+    # A volume of the default type lands in the volumes pool as volume-<id>.
     volume_id = _create_volume(host, name, 1)
     created["volumes"].append(volume_id)
     volume = _wait_status(host, "volume", volume_id, "available")
     assert volume["type"] == "ceph"
     assert volume["os-vol-host-attr:host"] == f"{BACKEND_HOST}@ceph#ceph"
     image = f"volume-{volume['id']}"
-    assert image in _rbd_ls(host, "volumes")
+    assert image in _rbd_ls(host, VOLUMES)
 
     _write_pattern(host, image)
     assert _sha256_first_gib(host, image) == expected
@@ -247,14 +251,14 @@ def test_volume_snapshot_backup_restore_roundtrip(host, created):
         assert time.monotonic() < deadline, shown
         time.sleep(2)
     _wait_status(host, "volume", volume["id"], "available")
-    size = host.check_output(f"rbd info --format json volumes/{image}")
+    size = host.check_output(f"rbd info --format json {VOLUMES}/{image}")
     assert json.loads(size)["size"] == 2 * GIB
     assert _sha256_first_gib(host, image) == expected
 
-    # A backup lands in pool backups.
+    # A backup lands in the backups pool.
     backup = _create_backup(host, f"{name}-backup", volume["id"], created)
     _wait_status(host, "volume backup", backup, "available", timeout=300)
-    assert _rbd_ls(host, "backups")
+    assert _rbd_ls(host, BACKUPS)
 
     # Restored to a new volume: the same first GiB.
     restore = _openstack(host, f"volume backup restore {backup} {name}-restored")
@@ -277,8 +281,8 @@ def test_everything_deleted_leaves_the_pools_empty(host, created):
             _openstack(host, f"{kind} delete {resource_id}", json_output=False)
             _wait_gone(host, kind, resource_id)
         created[key] = []
-    assert _rbd_ls(host, "volumes") == []
-    assert _rbd_ls(host, "backups") == []
+    assert _rbd_ls(host, VOLUMES) == []
+    assert _rbd_ls(host, BACKUPS) == []
 
 
 def test_schema_at_the_package_head(schema_at_head):
@@ -303,7 +307,25 @@ def test_ceph_keyrings(host, user):
     assert keyring.user == "root"
     assert keyring.group == "cinder"
     assert keyring.mode == 0o640
-    assert f"[client.{user}]" in host.check_output(f"runuser -u cinder -- cat {keyring.path}")
+    text = host.check_output(f"runuser -u cinder -- cat {keyring.path}")
+    assert f"[client.{user}]" in text
+    # The existing cluster's key of the user, as its keyring file gave it.
+    key = host.check_output(f"ceph auth get-key client.{user}").strip()
+    assert f"key = {key}" in text
+
+
+def test_ceph_conf_is_the_existing_clusters(host):
+    # Copied as the site gave it, not written from the inventory.
+    conf = host.file("/etc/ceph/ceph.conf")
+    assert conf.content_string == host.file(f"{EXISTING}/ceph.conf").content_string
+    assert conf.mode == 0o644
+
+
+def test_cinder_user_is_limited_to_its_pools(host):
+    # As cinder-volume opens the cluster: client.cinder, the keyring the role wrote.
+    rbd = "runuser -u cinder -- rbd --id cinder"
+    assert host.run(f"{rbd} ls --pool {VOLUMES}").rc == 0
+    assert host.run(f"{rbd} ls --pool {BACKUPS}").rc != 0
 
 
 def test_no_secret_readable_by_others(host):
