@@ -32,7 +32,9 @@ DEFAULT_APT_MIRROR = "http://deb.debian.org/debian"
 
 TOP_KEYS = ("name", "ssh", "hosts", "services", "network", "apt", "ceph", "overrides")
 SSH_KEYS = ("user", "key", "port", "host_key_checking")
-HOST_KEYS = ("name", "address", "roles")
+HOST_KEYS = ("name", "address", "roles", "osd_devices")
+#: A file-backed OSD's size, as `truncate --size` reads it (e.g. 10G).
+_SIZE_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
 NETWORK_KEYS = ("internal_address", "public_address")
 APT_KEYS = ("mirror", "proxy")
 CEPH_KEYS = ("conf", "keyrings", "pools")
@@ -68,6 +70,8 @@ class Host:
     name: str
     address: str
     roles: tuple[str, ...]
+    #: Ceph OSDs of a storage host: {"path": disk} or {"path": file, "size": size}.
+    osd_devices: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -345,9 +349,16 @@ def _build(
     internal = internal or (first.address if first else "")
     apt = reader.section(data, "apt", APT_KEYS)
     overrides = _overrides(reader, data)
+    ceph_section = reader.section(data, "ceph", CEPH_KEYS)
+    raw_hosts = data.get("hosts")
+    raw_hosts = raw_hosts if isinstance(raw_hosts, list) else []
+    for index, item in enumerate(raw_hosts):
+        if ceph_section and isinstance(item, dict) and item.get("osd_devices"):
+            fix = "remove osd_devices: the existing cluster of ceph: has its own OSDs"
+            reader.add(("hosts", index, "osd_devices"), "osdeploy deploys no OSD with ceph:", fix)
     ceph = _ceph(
         reader,
-        reader.section(data, "ceph", CEPH_KEYS),
+        ceph_section,
         catalog.closure(name for _, name in services) if services else (),
         overrides,
         path.absolute().parent,
@@ -423,6 +434,7 @@ def _hosts(reader: _Reader, data: dict[str, Any]) -> tuple[tuple[Host, ...], set
         name = reader.name(item, (*where, "name"), None)
         address = reader.address(item, (*where, "address"), required=True)
         roles = _roles(reader, item, (*where, "roles"))
+        devices = _osd_devices(reader, item, (*where, "osd_devices"), roles)
         _unique(reader, (*where, "name"), name, names, "name")
         _unique(reader, (*where, "address"), address, addresses, "address")
         if roles is None:
@@ -430,7 +442,7 @@ def _hosts(reader: _Reader, data: dict[str, Any]) -> tuple[tuple[Host, ...], set
         elif present is not None:
             present.update(roles)
         if name and address and roles:
-            hosts.append(Host(name, address, roles))
+            hosts.append(Host(name, address, roles, devices))
     if present is not None and "control" not in present:
         fix = "give at least one host the control role (APIs, database, broker)"
         reader.add(("hosts",), "no host has the control role", fix)
@@ -466,6 +478,44 @@ def _roles(reader: _Reader, item: dict[str, Any], path: FieldPath) -> tuple[str,
         elif role in value[:index]:
             reader.add((*path, index), f"role {role} listed twice", "list it once")
     return tuple(role for role in HOST_ROLES if role in value) if ok else None
+
+
+def _osd_devices(
+    reader: _Reader, item: dict[str, Any], path: FieldPath, roles: tuple[str, ...] | None
+) -> tuple[dict[str, str], ...]:
+    """A storage host's OSDs: whole disks (a path) or files (``{path: ..., size: 10G}``)."""
+    value = item.get("osd_devices")
+    fix = "list whole disks, e.g. [/dev/disk/by-id/wwn-0x5000c5...], or {path: <file>, size: 10G}"
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        reader.add(path, f"must be a list, not {_kind(value)}", fix)
+        return ()
+    if roles is not None and "storage" not in roles:
+        reader.add(
+            path, "only a storage host runs OSDs", "add storage to its roles, or remove osd_devices"
+        )
+    devices: list[dict[str, str]] = []
+    for index, entry in enumerate(value):
+        where: FieldPath = (*path, index)
+        device = {"path": entry} if isinstance(entry, str) else entry
+        if not isinstance(device, dict):
+            reader.add(where, f"must be a path or a mapping, not {_kind(entry)}", fix)
+            continue
+        reader.unknown_keys(device, where, ("path", "size"))
+        given = device.get("path")
+        if not isinstance(given, str) or not given.startswith("/"):
+            reader.add(where, f"needs an absolute path, not {given!r}", fix)
+            continue
+        size = device.get("size")
+        if size is not None and not (isinstance(size, str) and _SIZE_RE.match(size)):
+            reader.add((*where, "size"), f"invalid size {size!r}", "give a size such as 10G")
+            continue
+        if given in [d["path"] for d in devices]:
+            reader.add(where, f"{given} listed twice", "list each disk once")
+            continue
+        devices.append({"path": given, **({"size": size} if size is not None else {})})
+    return tuple(devices)
 
 
 def _services(reader: _Reader, data: dict[str, Any], catalog: Catalog) -> list[tuple[int, str]]:

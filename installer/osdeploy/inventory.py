@@ -87,6 +87,9 @@ def _host_vars(host: Host, ssh: SshSettings) -> dict[str, Any]:
     }
     if not ssh.host_key_checking:
         variables["ansible_ssh_common_args"] = NO_HOST_KEY_CHECKING
+    if host.osd_devices:
+        # The ceph role's; a host's own list wins over an overrides: one.
+        variables["ceph_osd_devices"] = [dict(device) for device in host.osd_devices]
     return variables
 
 

@@ -228,3 +228,50 @@ def test_verify_reads_its_own_cluster_as_admin_on_the_first_monitor(
     assert ceph.reader(context, "backups") == ("ctl1", "")
     assert ceph.reader(context, None) == ("ctl1", "")
     assert ceph.pool_name(config, "vms") == "ephemeral"
+
+
+def test_osd_devices_per_storage_host(load: Callable[[str], Config], catalog: Catalog) -> None:
+    disks = (
+        "    osd_devices: [/dev/disk/by-id/wwn-0x5000c500a1b2c3d4,"
+        " {path: /srv/osd1.img, size: 20G}]\n"
+    )
+    text = HOSTS.replace(
+        "roles: [compute, storage]}", "roles: [compute, storage],\n" + disks + "    }"
+    )
+    config = load(f"{text}services: [cinder]\n")
+    assert config.host("cmp1").osd_devices == (
+        {"path": "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4"},
+        {"path": "/srv/osd1.img", "size": "20G"},
+    )
+    files = render_files(config, build_plan(config, catalog), catalog, load_defaults())
+    hosts = yaml.safe_load(files[HOSTS_FILE])["all"]["hosts"]
+    assert hosts["cmp1"]["ceph_osd_devices"] == [
+        {"path": "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4"},
+        {"path": "/srv/osd1.img", "size": "20G"},
+    ]
+    assert "ceph_osd_devices" not in hosts["ctl1"]
+
+
+def test_bad_osd_devices(load: Callable[[str], Config]) -> None:
+    text = HOSTS.replace(
+        "roles: [control, network]}",
+        "roles: [control, network], osd_devices: [sdb, /dev/sdc, /dev/sdc,"
+        " {path: /srv/x.img, size: lots}]}",
+    )
+    found = problems(load, f"{text}services: [cinder]\n")
+    assert [line.split(";")[0] for line in found] == [
+        "hosts[0].osd_devices: only a storage host runs OSDs",
+        "hosts[0].osd_devices[0]: needs an absolute path, not 'sdb'",
+        "hosts[0].osd_devices[2]: /dev/sdc listed twice",
+        "hosts[0].osd_devices[3].size: invalid size 'lots'",
+    ]
+
+
+def test_no_osd_devices_with_an_existing_cluster(load: Callable[[str], Config], site: Path) -> None:
+    text = HOSTS.replace(
+        "roles: [compute, storage]}", "roles: [compute, storage], osd_devices: [/dev/sdb]}"
+    )
+    found = problems(load, f"{text}services: [cinder]\n{CEPH}")
+    assert [line.split(";")[0] for line in found] == [
+        "hosts[1].osd_devices: osdeploy deploys no OSD with ceph:"
+    ]

@@ -1,7 +1,8 @@
 """Checks of the ceph role on a converged one-host cluster.
 
-One container is monitor, manager and OSD host (one BlueStore OSD on a
-file) and the client host of cinder, glance and nova. There is no kernel
+One container is monitor, manager and OSD host (BlueStore OSDs on a file
+and on a whole disk, a loop device) and the client host of cinder, glance
+and nova. There is no kernel
 RBD here: data goes through librbd (rbd import/export), as QEMU and the
 OpenStack services use it.
 """
@@ -61,7 +62,7 @@ def test_health_ok(host):
 
 
 def test_units_enabled_and_running(enabled_and_running):
-    enabled_and_running(f"ceph-mon@{MON}", f"ceph-mgr@{MON}", "ceph-osd@0")
+    enabled_and_running(f"ceph-mon@{MON}", f"ceph-mgr@{MON}", "ceph-osd@0", "ceph-osd@1")
 
 
 def test_monitor_quorum_and_active_manager(host):
@@ -74,15 +75,29 @@ def test_monitor_quorum_and_active_manager(host):
     assert host.socket("tcp://192.0.2.10:6789").is_listening
 
 
-def test_osd_on_a_file_is_up_and_in(host):
+def disk_of(host):
+    """The whole disk of prepare.yml (a loop device)."""
+    return json.loads(host.file("/etc/ansible/facts.d/molecule.fact").content_string)["disk"]
+
+
+def test_osds_on_a_file_and_on_a_whole_disk_are_up_and_in(host):
     osds = ceph(host, "osd", "dump")["osds"]
-    assert [(o["osd"], o["up"], o["in"]) for o in osds] == [(0, 1, 1)]
-    assert ceph(host, "osd", "metadata", "0")["osd_objectstore"] == "bluestore"
-    block = host.file("/var/lib/ceph/osd/ceph-0/block")
-    assert block.is_symlink and block.linked_to == OSD_FILE
-    backing = host.file(OSD_FILE)
-    assert (backing.user, backing.group, backing.mode) == ("ceph", "ceph", 0o600)
-    assert host.file("/var/lib/ceph/osd/ceph-0/ready").exists
+    assert [(o["osd"], o["up"], o["in"]) for o in osds] == [(0, 1, 1), (1, 1, 1)]
+    for osd, backing in ((0, OSD_FILE), (1, disk_of(host))):
+        assert ceph(host, "osd", "metadata", str(osd))["osd_objectstore"] == "bluestore"
+        block = host.file(f"/var/lib/ceph/osd/ceph-{osd}/block")
+        assert block.is_symlink and block.linked_to == backing
+        node = host.file(backing)
+        assert (node.user, node.group, node.mode) == ("ceph", "ceph", 0o600), backing
+        assert host.file(f"/var/lib/ceph/osd/ceph-{osd}/ready").exists
+    assert host.run(f"test -b {disk_of(host)}").rc == 0
+    # The label that marks the disk as this OSD's, which a re-run reads.
+    label = json.loads(host.check_output(f"ceph-bluestore-tool show-label --dev {disk_of(host)}"))
+    assert label[disk_of(host)]["whoami"] == "1"
+
+
+def test_clients_from_mimic_on_for_rbd_v2_clones(host):
+    assert ceph(host, "osd", "dump")["require_min_compat_client"] == "mimic"
 
 
 def test_pools_sized_for_one_host_and_tagged_rbd(host):
@@ -153,14 +168,20 @@ def test_glance_refused_on_volumes_allowed_on_images(host):
 
 
 def test_zz_cluster_and_data_survive_a_restart(host):
-    """Last: restarts the container; the OSD file, its data and every daemon come back."""
+    """Last: restarts the container; the OSDs' file and disk, the data and every daemon come back."""
     host.run("rbd --id cinder rm volumes/molecule-restart")
     checksum = round_trip(host, "cinder", "volumes/molecule-restart")
     subprocess.run(["podman", "restart", host.backend.name], check=True, capture_output=True)
     wait_until(
         lambda: host.run("ceph --connect-timeout 5 osd stat").rc == 0, 120, "monitor answers"
     )
-    wait_until(lambda: [o["up"] for o in ceph(host, "osd", "dump")["osds"]] == [1], 120, "OSD up")
+    # The disk's node is root:disk again, as after a boot: the unit's
+    # drop-in gives it back to ceph before the OSD starts.
+    wait_until(
+        lambda: [o["up"] for o in ceph(host, "osd", "dump")["osds"]] == [1, 1], 120, "OSDs up"
+    )
+    node = host.file(disk_of(host))
+    assert (node.user, node.group) == ("ceph", "ceph")
     wait_healthy(host)
     exported = "/tmp/molecule-restart.out"
     host.check_output(f"rm -f {exported}")
