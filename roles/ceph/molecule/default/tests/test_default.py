@@ -12,6 +12,8 @@ import subprocess
 import time
 
 MON = "osd-molecule-ceph"
+#: The container's three monitor names (molecule.yml) and their addresses.
+MONS = {MON: "192.0.2.10", f"{MON}-b": "192.0.2.11", f"{MON}-c": "192.0.2.12"}
 OSD_FILE = "/var/lib/ceph/osd-files/osd0.img"
 POOLS = ("volumes", "images", "vms", "backups")
 KEYRINGS = {"cinder": "cinder", "cinder-backup": "cinder", "glance": "glance", "nova": "nova"}
@@ -62,17 +64,50 @@ def test_health_ok(host):
 
 
 def test_units_enabled_and_running(enabled_and_running):
-    enabled_and_running(f"ceph-mon@{MON}", f"ceph-mgr@{MON}", "ceph-osd@0", "ceph-osd@1")
+    enabled_and_running(
+        *(f"ceph-mon@{name}" for name in MONS),
+        *(f"ceph-mgr@{name}" for name in MONS),
+        "ceph-osd@0",
+        "ceph-osd@1",
+    )
 
 
-def test_monitor_quorum_and_active_manager(host):
-    assert ceph(host, "quorum_status")["quorum_names"] == [MON]
+def test_three_monitors_in_quorum_and_managers(host):
+    status = ceph(host, "quorum_status")
+    assert sorted(status["quorum_names"]) == sorted(MONS)
+    addresses = {m["name"]: m["public_addrs"]["addrvec"] for m in status["monmap"]["mons"]}
+    for name, address in MONS.items():
+        assert [a["addr"] for a in addresses[name]] == [f"{address}:3300", f"{address}:6789"]
+        # Listens on its address, both messenger protocols.
+        assert host.socket(f"tcp://{address}:3300").is_listening
+        assert host.socket(f"tcp://{address}:6789").is_listening
     manager = ceph(host, "mgr", "dump")
     assert manager["available"]
-    assert manager["active_name"] == MON
-    # Listens on the service address, both messenger protocols.
-    assert host.socket("tcp://192.0.2.10:3300").is_listening
-    assert host.socket("tcp://192.0.2.10:6789").is_listening
+    assert manager["active_name"] in MONS
+    assert sorted([manager["active_name"], *(s["name"] for s in manager["standbys"])]) == sorted(
+        MONS
+    )
+
+
+def test_quorum_survives_a_monitor_down(host):
+    """Two of three monitors keep the quorum: the cluster answers and takes writes."""
+    down = f"{MON}-c"
+    host.check_output(f"systemctl stop ceph-mon@{down}")
+    try:
+        wait_until(
+            lambda: sorted(ceph(host, "quorum_status")["quorum_names"]) == [MON, f"{MON}-b"],
+            120,
+            "quorum of two",
+        )
+        round_trip(host, "cinder", "volumes/molecule-quorum")
+        host.check_output("rbd --id cinder rm volumes/molecule-quorum")
+    finally:
+        host.check_output(f"systemctl start ceph-mon@{down}")
+    wait_until(
+        lambda: sorted(ceph(host, "quorum_status")["quorum_names"]) == sorted(MONS),
+        120,
+        "quorum of three again",
+    )
 
 
 def disk_of(host):
@@ -131,9 +166,12 @@ def test_keyrings_and_config_files(host):
     assert (admin.user, admin.group, admin.mode) == ("root", "root", 0o600)
     conf = host.file("/etc/ceph/ceph.conf")
     assert conf.mode == 0o644
-    assert "mon_host = [v2:192.0.2.10:3300,v1:192.0.2.10:6789]" in conf.content_string
-    # The bootstrap keyring (mon. and admin keys) is gone.
-    assert not host.file(f"/var/lib/ceph/tmp/ceph-{MON}.mon.keyring").exists
+    mon_host = " ".join(f"[v2:{a}:3300,v1:{a}:6789]" for a in MONS.values())
+    assert f"mon_host = {mon_host}" in conf.content_string.splitlines()
+    assert "public_addr" not in conf.content_string  # removed by ceph_conf_overrides
+    # The bootstrap keyrings (mon. and admin keys) are gone.
+    for name in MONS:
+        assert not host.file(f"/var/lib/ceph/tmp/ceph-{name}.mon.keyring").exists
 
 
 def round_trip(host, user, image, size_mb=8):
@@ -168,7 +206,7 @@ def test_glance_refused_on_volumes_allowed_on_images(host):
 
 
 def test_zz_cluster_and_data_survive_a_restart(host):
-    """Last: restarts the container; the OSDs' file and disk, the data and every daemon come back."""
+    """Last: restarts the container; OSDs on file and disk, the data and every daemon come back."""
     host.run("rbd --id cinder rm volumes/molecule-restart")
     checksum = round_trip(host, "cinder", "volumes/molecule-restart")
     subprocess.run(["podman", "restart", host.backend.name], check=True, capture_output=True)
@@ -182,6 +220,11 @@ def test_zz_cluster_and_data_survive_a_restart(host):
     )
     node = host.file(disk_of(host))
     assert (node.user, node.group) == ("ceph", "ceph")
+    wait_until(
+        lambda: sorted(ceph(host, "quorum_status")["quorum_names"]) == sorted(MONS),
+        120,
+        "quorum of three",
+    )
     wait_healthy(host)
     exported = "/tmp/molecule-restart.out"
     host.check_output(f"rm -f {exported}")
