@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import BASE_CONFIG
 
 from osdeploy.catalog import Catalog
 from osdeploy.cloud import CloudSettings
@@ -17,13 +18,8 @@ from osdeploy.verify import ceph
 from osdeploy.verify.core import CheckFailed, VerifyContext
 
 FSID = "0d4f1f3e-8f4a-4f43-9d64-2b1f7c5a9e10"
-HOSTS = """\
-name: test
-ssh: {user: debian, key: id_test}
-hosts:
-  - {name: ctl1, address: 10.0.0.5, roles: [control, network]}
-  - {name: cmp1, address: 10.0.0.6, roles: [compute, storage]}
-"""
+#: conftest's minimal config with a storage host (cinder's volume hosts).
+HOSTS = BASE_CONFIG.replace("roles: [compute]}", "roles: [compute, storage]}")
 CEPH = """\
 ceph:
   conf: site-ceph/ceph.conf
