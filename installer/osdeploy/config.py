@@ -695,13 +695,19 @@ def _check_keyring(reader: _Reader, where: FieldPath, user: str, path: Path) -> 
     except (OSError, UnicodeDecodeError) as exc:
         reader.add(where, f"cannot read {path} ({exc})", fix)
         return
-    section, key = None, None
+    # The role takes a file's first key (one user per file, as `ceph auth
+    # get` writes it): that must be the user's.
+    section, keyed = None, []
     for line in lines:
         if match := _KEYRING_SECTION_RE.match(line):
             section = match.group(1).strip()
-        elif (match := _KEYRING_KEY_RE.match(line)) and section == f"client.{user}":
-            key = match.group(1)
-    if key is None:
+        elif match := _KEYRING_KEY_RE.match(line):
+            keyed.append((section, match.group(1)))
+    key = keyed[0][1] if keyed and keyed[0][0] == f"client.{user}" else None
+    if key is None and any(name == f"client.{user}" for name, _ in keyed):
+        message = f"{path} holds the key of {keyed[0][0]} before client.{user}'s"
+        reader.add(where, message, f"give a file with client.{user} alone ({fix})")
+    elif key is None:
         reader.add(where, f"{path} holds no key of client.{user}", fix)
     elif not _is_cephx_key(key):
         reader.add(where, f"{path}: the key of client.{user} is not a cephx key", fix)

@@ -148,6 +148,17 @@ def test_keyring_of_another_user(load: Callable[[str], Config], site: Path) -> N
     ]
 
 
+def test_keyring_with_another_user_first(load: Callable[[str], Config], site: Path) -> None:
+    path = site / "ceph.client.cinder.keyring"
+    path.write_text(keyring("admin") + keyring("cinder"))
+    found = problems(load, f"{HOSTS}services: [cinder]\n{CEPH}")
+    assert found == [
+        f"ceph.keyrings.cinder: {path} holds the key of client.admin before client.cinder's;"
+        " give a file with client.cinder alone (give the file `ceph auth get client.cinder`"
+        " writes on the cluster)"
+    ]
+
+
 def test_keyring_with_a_bad_key(load: Callable[[str], Config], site: Path) -> None:
     (site / "ceph.client.cinder.keyring").write_text(keyring("cinder", "AQnotakey=="))
     found = problems(load, f"{HOSTS}services: [cinder]\n{CEPH}")
