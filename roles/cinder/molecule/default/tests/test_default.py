@@ -146,7 +146,9 @@ def _write_pattern(host, image):
 def _sha256_first_gib(host, image):
     """sha256 of the first GiB of the volume's image (rbd export, as client.admin)."""
     # No pipefail: head ends the export early on a larger image.
-    out = host.check_output(f"rbd export {VOLUMES}/{image} - 2>/dev/null | head -c {GIB} | sha256sum")
+    out = host.check_output(
+        f"rbd export {VOLUMES}/{image} - 2>/dev/null | head -c {GIB} | sha256sum"
+    )
     return out.split()[0]
 
 
@@ -178,6 +180,20 @@ def test_volume_services_up(host):
     assert {key: seen.get(key) for key in wanted} == dict.fromkeys(wanted, "up"), seen
     # Nothing else (e.g. an lvm backend from Debian's shipped cinder.conf).
     assert set(seen) == wanted
+
+
+def test_scheduler_knows_the_backend_pool(host):
+    """The scheduler places volumes only on pools whose capabilities it has
+    had from cinder-volume; "up" says only that heartbeats arrive. Until
+    then a new volume goes to error (seen once: "No valid backend")."""
+    pool = f"{BACKEND_HOST}@ceph#ceph"
+    deadline = time.monotonic() + 150
+    while True:
+        pools = [p["Name"] for p in _openstack(host, "volume backend pool list")]
+        if pools == [pool] or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert pools == [pool]
 
 
 def test_endpoints_in_the_catalog(host, address):
