@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from osdeploy.config import CEPH_POOL_VARS, Config
+from osdeploy.config import CEPH_POOL_VARS, CEPH_USERS, Config
 from osdeploy.remote import run_on_host
 from osdeploy.verify.core import CheckFailed, VerifyContext
 
@@ -18,17 +18,17 @@ from osdeploy.verify.core import CheckFailed, VerifyContext
 class Reader(NamedTuple):
     service: str
     group: str  # a catalog group of the service: its hosts hold the keyring
-    user_variable: str  # the role variable naming the cephx user
+    user_variable: str  # the role variable naming the cephx user (config.CEPH_USERS)
     user: str  # its default
 
 
 #: Who reads each pool of an existing cluster, in the order tried for
 #: `ceph status` (any service user may read the cluster's maps).
 READERS = {
-    "volumes": Reader("cinder", "cinder_volume", "cinder_rbd_user", "cinder"),
-    "backups": Reader("cinder", "cinder_volume", "cinder_backup_ceph_user", "cinder-backup"),
-    "vms": Reader("nova", "nova_compute", "nova_rbd_user", "nova"),
-    "images": Reader("glance", "glance_api", "glance_rbd_store_user", "glance"),
+    "volumes": Reader("cinder", "cinder_volume", *CEPH_USERS["cinder"][0]),
+    "backups": Reader("cinder", "cinder_volume", *CEPH_USERS["cinder"][1]),
+    "vms": Reader("nova", "nova_compute", *CEPH_USERS["nova"][0]),
+    "images": Reader("glance", "glance_api", *CEPH_USERS["glance"][0]),
 }
 
 
@@ -39,22 +39,16 @@ def pool_name(config: Config, use: str) -> str:
     return str(config.overrides.get(CEPH_POOL_VARS[use]) or given or use)
 
 
-def _group_hosts(ctx: VerifyContext, service: str, group: str) -> list[str]:
-    if service not in ctx.plan:
-        return []
-    return list(ctx.plan.service(service).groups.get(group, ()))
-
-
 def reader(ctx: VerifyContext, use: str | None) -> tuple[str, str]:
     """Host and the ceph/rbd arguments naming the user, to read ``use``'s pool
     (None: the cluster's status)."""
     if ctx.config.ceph is None:
-        monitors = _group_hosts(ctx, "ceph", "ceph_mon")
+        monitors = ctx.group_hosts("ceph", "ceph_mon")
         if not monitors:
             raise CheckFailed("no ceph_mon host in the config")
         return monitors[0], ""
     for candidate in [READERS[use]] if use else READERS.values():
-        hosts = _group_hosts(ctx, candidate.service, candidate.group)
+        hosts = ctx.group_hosts(candidate.service, candidate.group)
         if hosts:
             user = ctx.config.overrides.get(candidate.user_variable, candidate.user)
             return hosts[0], f" --id {user}"

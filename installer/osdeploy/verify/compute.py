@@ -120,13 +120,6 @@ def _until_reported(missing: Callable[[], list[str]], failure: Callable[[list[st
         raise CheckFailed(failure(last)) from None
 
 
-def _hosts(ctx: VerifyContext, service: str, group: str) -> list[str]:
-    """Names of the hosts in a catalog group of a planned service (config order)."""
-    if service not in ctx.plan:
-        return []
-    return list(ctx.plan.service(service).groups.get(group, ()))
-
-
 def _wait(
     what: str,
     timeout: float,
@@ -174,8 +167,8 @@ def check_neutron_agents(ctx: VerifyContext) -> str:
     # ML2/OVN reports every chassis as binary ovn-controller (agent type "OVN
     # Controller Gateway agent" on gateways) and each metadata agent.
     wanted = {
-        "ovn-controller": _hosts(ctx, "neutron", "ovn_controller"),
-        "neutron-ovn-metadata-agent": _hosts(ctx, "neutron", "neutron_ovn_metadata"),
+        "ovn-controller": ctx.group_hosts("neutron", "ovn_controller"),
+        "neutron-ovn-metadata-agent": ctx.group_hosts("neutron", "neutron_ovn_metadata"),
     }
     agents: list[dict[str, Any]] = []
 
@@ -202,11 +195,11 @@ def check_neutron_agents(ctx: VerifyContext) -> str:
 
 @check("nova_services")
 def check_nova_services(ctx: VerifyContext) -> str:
-    wanted = [("nova-compute", h) for h in _hosts(ctx, "nova", "nova_compute")]
+    wanted = [("nova-compute", h) for h in ctx.group_hosts("nova", "nova_compute")]
     wanted += [
         (b, h)
         for b in ("nova-conductor", "nova-scheduler")
-        for h in _hosts(ctx, "nova", "nova_api")
+        for h in ctx.group_hosts("nova", "nova_api")
     ]
 
     def not_up() -> list[str]:
@@ -227,7 +220,7 @@ def check_nova_services(ctx: VerifyContext) -> str:
 @check("nova_hypervisors")
 def check_nova_hypervisors(ctx: VerifyContext) -> str:
     conn = ctx.admin()
-    computes = _hosts(ctx, "nova", "nova_compute")
+    computes = ctx.group_hosts("nova", "nova_compute")
     hypervisors: dict[str, Any] = {}
 
     def not_up() -> list[str]:
@@ -379,7 +372,7 @@ def check_compute_servers(ctx: VerifyContext) -> str:
     flavor = conn.compute.find_flavor(FLAVOR["name"])
     if flavor is None:
         flavor = conn.compute.create_flavor(**FLAVOR)
-    computes = _hosts(ctx, "nova", "nova_compute")
+    computes = ctx.group_hosts("nova", "nova_compute")
     _ensure_keypair(ctx, conn)
     ports = {
         host: conn.network.create_port(
@@ -673,7 +666,7 @@ def check_compute_lifecycle(ctx: VerifyContext) -> str:
             for s in conn.compute.servers(all_projects=True)
             if s.name.startswith(PREFIX)
         )
-        for host in _hosts(ctx, "nova", "nova_compute"):
+        for host in ctx.group_hosts("nova", "nova_compute"):
             code, out = _on_host(ctx, host, "sudo virsh -c qemu:///system list --all --uuid")
             if code != 0:
                 raise CheckFailed(f"virsh on {host} failed: {out.strip()[:200]}")

@@ -171,6 +171,14 @@ class VerifyContext:
                 return [(name, self.config.host(name).address) for name in planned.hosts]
         return []
 
+    def group_hosts(self, service: str, group: str) -> list[str]:
+        """Names of the hosts in a catalog group of a planned service (config
+        order); none when it is not planned or the group has no hosts (the
+        Ceph daemons' with an existing cluster)."""
+        if service not in self.plan:
+            return []
+        return list(self.plan.service(service).groups.get(group, ()))
+
     def port(self, service: str, key: str) -> int:
         """A port of the service, from the catalog (the only place that knows it)."""
         return int(self.catalog[service].ports[key])
