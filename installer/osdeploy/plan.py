@@ -106,7 +106,11 @@ def build_plan(config: Config, catalog: Catalog, run: Sequence[str] | None = Non
         )
         for name in names
     )
-    secrets = tuple(sorted({secret for name in names for secret in catalog[name].secrets}))
+    # An existing cluster keeps its own fsid and keys: osdeploy makes none.
+    external = {"ceph"} if config.ceph is not None else set()
+    secrets = tuple(
+        sorted({s for name in names if name not in external for s in catalog[name].secrets})
+    )
     return Plan(services, _run(names, catalog, run), secrets)
 
 
