@@ -92,6 +92,9 @@ def build_plan(config: Config, catalog: Catalog, run: Sequence[str] | None = Non
             f"{', '.join(blocked)} not deployable yet in this release; "
             "remove from services: in osdeploy.yml what needs them"
         )
+    # An existing cluster (ceph: in osdeploy.yml): no host runs its daemons,
+    # and it keeps its own fsid and keys.
+    site_ceph = config.ceph is not None
     services = tuple(
         PlannedService(
             entry=catalog[name],
@@ -99,18 +102,15 @@ def build_plan(config: Config, catalog: Catalog, run: Sequence[str] | None = Non
             required_by=catalog.dependents(name, names),
             groups={
                 group: ()
-                if name == "ceph" and config.ceph is not None  # an existing cluster
+                if name == "ceph" and site_ceph
                 else tuple(h.name for h in config.hosts if set(h.roles).intersection(roles))
                 for group, roles in catalog[name].groups.items()
             },
         )
         for name in names
     )
-    # An existing cluster keeps its own fsid and keys: osdeploy makes none.
-    external = {"ceph"} if config.ceph is not None else set()
-    secrets = tuple(
-        sorted({s for name in names if name not in external for s in catalog[name].secrets})
-    )
+    own = [name for name in names if not (name == "ceph" and site_ceph)]
+    secrets = tuple(sorted({secret for name in own for secret in catalog[name].secrets}))
     return Plan(services, _run(names, catalog, run), secrets)
 
 

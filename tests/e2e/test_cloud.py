@@ -10,8 +10,8 @@ and repaired; the README's tour from the CLI (a volume in a server, lsblk
 over ssh from this machine), a storage host stopped under it, then every
 host restarted at once, the stopped one with them: verify again, the same
 server answers at its floating IP with its volume's data unchanged, and a
-deploy after it leaves every host out; a fourth host joined as a compute, with a server on
-it; precheck refuses a host cloned from another.
+deploy after it leaves every host out; a fourth host joined as a compute,
+with a server on it; precheck refuses a host cloned from another.
 
 The tests run in file order and build on each other (one lab for the session).
 """

@@ -77,7 +77,7 @@ def test_existing_cluster_is_planned_without_ceph_hosts(
     assert plan.service("ceph").groups == {"ceph_mon": (), "ceph_osd": ()}
     assert plan.service("cinder").groups == {"cinder_api": ("ctl1",), "cinder_volume": ("cmp1",)}
     # The cluster's fsid and keys are the site's: none is generated.
-    assert not {"ceph_fsid", "ceph_mon_key", "ceph_admin_key"} & set(plan.secrets)
+    assert not set(catalog["ceph"].secrets) & set(plan.secrets)
     assert "cinder_rbd_secret_uuid" in plan.secrets  # libvirt's, on every compute
 
     files = render_files(config, plan, catalog, load_defaults())
@@ -104,7 +104,7 @@ def test_without_ceph_section_osdeploy_deploys_the_cluster(
     assert config.ceph is None
     plan = build_plan(config, catalog)
     assert plan.service("ceph").groups == {"ceph_mon": ("ctl1",), "ceph_osd": ("cmp1",)}
-    assert {"ceph_fsid", "ceph_mon_key", "ceph_admin_key"} <= set(plan.secrets)
+    assert set(catalog["ceph"].secrets) <= set(plan.secrets)
     variables = yaml.safe_load(render_files(config, plan, catalog, load_defaults())[VARS_FILE])
     assert variables["osdeploy_ceph_external"] is None
     assert "cinder_rbd_pool" not in variables  # the role's default
