@@ -5,13 +5,14 @@ Neutron with OVN, Ceph and Cinder, and what they need; osdeploy killed
 halfway, then run again), then Nova added by itself on the
 control host and two computes (nothing else may change or restart); verify
 with real servers and volumes; a re-run that changes nothing, one that
-leaves every converged host out; check and diff mode; drift by hand seen
-and repaired; the README's tour from the CLI (a volume in a server, lsblk
-over ssh from this machine), a storage host stopped under it, then every
-host restarted at once, the stopped one with them: verify again, the same
-server answers at its floating IP with its volume's data unchanged, and a
-deploy after it leaves every host out; a fourth host joined as a compute,
-with a server on it; precheck refuses a host cloned from another.
+leaves every converged host out; drift by hand, seen and left alone by
+check and diff mode, then repaired; the README's tour from the CLI (a
+volume in a server, lsblk over ssh from this machine), a storage host
+stopped under it, then every host restarted at once, the stopped one with
+them: verify again, the same server answers at its floating IP with its
+volume's data unchanged, and a deploy after it leaves every host out; a
+fourth host joined as a compute, with a server on it; precheck refuses a
+host cloned from another.
 
 The tests run in file order and build on each other (one lab for the session).
 """
@@ -327,32 +328,57 @@ def test_third_deploy_leaves_every_converged_host_out(lab: Lab) -> None:
     print(f"no-op re-run with every host converged: {summary['total_seconds']} s")
 
 
-def test_check_and_diff_mode_is_clean_and_quiet(lab: Lab) -> None:
-    # -C -D on a deployed cloud, every step on every host (--recheck):
-    # nothing would change, and the secret-bearing templates print no diff
-    # (the next tests look for leaks in this run too).
+#: The file edited by hand on cmp2, and its sha256sum line from before
+#: (the check mode test drifts, the next one repairs).
+_DRIFTED_CONF = "/etc/nova/nova.conf"
+_DRIFT: dict[str, str] = {}
+
+
+def _changed_tasks(lab: Lab) -> dict[str, set[str]]:
+    """Per host, the tasks (and handlers) the newest deploy reported changed."""
+    newest = sorted((lab.dir / "logs").glob("deploy-*.events.jsonl"))[-1]
+    changed: dict[str, set[str]] = {}
+    for event in load_events(newest):
+        if event["event"] == "runner_changed":
+            changed.setdefault(event["host"], set()).add(f"{event['role']}: {event['task']}")
+    return changed
+
+
+def test_check_and_diff_mode_sees_drift_and_leaves_it(lab: Lab) -> None:
+    # Drift by hand on both computes, then -C -D with every step on every
+    # host (--recheck): on ctl1 nothing would change; on the computes only
+    # what the drift calls for (nova's config and its restart on cmp2,
+    # chrony started on cmp1), and nothing is done (the next test finds the
+    # drift still there). nova.conf holds passwords: the test reads its
+    # checksum only, and -D prints no diff of it though there is one (the
+    # secrets test looks at this run's output too).
+    original = lab.run("lab", "ssh", "cmp2", "sudo", "sha256sum", _DRIFTED_CONF).stdout
+    assert _DRIFTED_CONF in original
+    _DRIFT["original"] = original
+    edit = f"echo '# by hand' | sudo tee -a {_DRIFTED_CONF} >/dev/null"
+    assert lab.run("lab", "ssh", "cmp2", edit).returncode == 0
+    assert lab.run("lab", "ssh", "cmp1", "sudo systemctl stop chrony").returncode == 0
     run = lab.run("deploy", "-C", "-D", "--recheck", "--json", "--skip-precheck", timeout=1800)
     summary = _summary(run)
     assert summary["converged"] == []
-    assert _changed(summary) == dict.fromkeys(HOSTS, 0)
+    assert _changed(summary) == {"ctl1": 0, "cmp1": 1, "cmp2": 2}, _changed(summary)
+    assert _changed_tasks(lab) == {
+        "cmp1": {"common: Start and enable chrony"},
+        "cmp2": {"openstack_service: Write /etc/nova/nova.conf", "nova: Restart nova-compute"},
+    }
+    log = sorted((lab.dir / "logs").glob("deploy-*.log"))[-1].read_text()
+    assert "# by hand" not in log and "# by hand" not in run.output
 
 
 def test_a_host_changed_by_hand_runs_every_step_and_is_repaired(lab: Lab) -> None:
-    # Drift the probe must see: a configuration file edited on cmp2, a
-    # service stopped on cmp1. ctl1 stays converged and is left out.
-    conf = "/etc/nova/nova.conf"
-    # Its checksum only: the file holds passwords (the next test looks for
-    # them in every command's output).
-    original = lab.run("lab", "ssh", "cmp2", "sudo", "sha256sum", conf).stdout
-    assert conf in original
-    edit = lab.run("lab", "ssh", "cmp2", f"echo '# by hand' | sudo tee -a {conf} >/dev/null")
-    assert edit.returncode == 0, edit.output
-    assert lab.run("lab", "ssh", "cmp1", "sudo systemctl stop chrony").returncode == 0
+    # The drift the check mode run saw and left: the probe sees it too,
+    # ctl1 stays converged and is left out.
     summary = _summary(lab.run("deploy", "--json", timeout=1800))
     assert summary["converged"] == ["ctl1"], summary["converged"]
     changed = _changed(summary)
     assert changed["ctl1"] == 0 and changed["cmp1"] > 0 and changed["cmp2"] > 0, changed
-    assert lab.run("lab", "ssh", "cmp2", "sudo", "sha256sum", conf).stdout == original
+    repaired = lab.run("lab", "ssh", "cmp2", "sudo", "sha256sum", _DRIFTED_CONF).stdout
+    assert repaired == _DRIFT["original"]
     assert lab.run("lab", "ssh", "cmp1", "systemctl is-active chrony").stdout.strip() == "active"
     log = sorted((lab.dir / "logs").glob("deploy-*.log"))[-1].read_text()
     assert "cmp2 runs every step: /etc/nova/nova.conf changed" in log
