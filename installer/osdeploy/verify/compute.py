@@ -101,6 +101,14 @@ def missing_agents(
 # -- edges ---------------------------------------------------------------------
 
 
+#: Seconds between two looks at something a check waits for: an API read
+#: (a server's, a volume's status) costs a few milliseconds, so a short
+#: interval ends each wait within a second of its end (a check makes
+#: dozens of waits). SLOW_POLL for what costs more per look: an SSH login
+#: to a guest, a command on a host, a console log, every agent.
+POLL = 1.0
+SLOW_POLL = 2.0
+
 #: Seconds an agent or a nova service may take to report up: after a host
 #: boots, nova-compute first starts again the servers that ran there.
 REPORT_TIMEOUT = 120.0
@@ -115,7 +123,7 @@ def _until_reported(missing: Callable[[], list[str]], failure: Callable[[list[st
         return not last
 
     try:
-        _wait("reports", REPORT_TIMEOUT, none_missing, interval=5)
+        _wait("reports", REPORT_TIMEOUT, none_missing, interval=SLOW_POLL)
     except CheckFailed:
         raise CheckFailed(failure(last)) from None
 
@@ -124,7 +132,7 @@ def _wait(
     what: str,
     timeout: float,
     probe: Callable[[], Any],
-    interval: float = 3.0,
+    interval: float = POLL,
     explain: Callable[[str], str] | None = None,
 ) -> Any:
     """Call probe until it returns something true; after timeout, CheckFailed
@@ -255,7 +263,7 @@ def _cleanup(ctx: VerifyContext) -> list[str]:
         conn.compute.delete_server(server)
         removed.append(f"server {server.name}")
     for server in servers:
-        conn.compute.wait_for_delete(server, interval=2, wait=DELETE_TIMEOUT)
+        conn.compute.wait_for_delete(server, interval=POLL, wait=DELETE_TIMEOUT)
     if conn.compute.find_keypair(KEYPAIR) is not None:
         conn.compute.delete_keypair(KEYPAIR)
         removed.append(f"key pair {KEYPAIR}")
@@ -397,7 +405,7 @@ def check_compute_servers(ctx: VerifyContext) -> str:
     for host, server in servers.items():
         try:
             servers[host] = conn.compute.wait_for_server(
-                server, status="ACTIVE", failures=["ERROR"], interval=2, wait=BOOT_TIMEOUT
+                server, status="ACTIVE", failures=["ERROR"], interval=POLL, wait=BOOT_TIMEOUT
             )
         except Exception as exc:
             fault = getattr(conn.compute.get_server(server), "fault", None) or {}
@@ -462,7 +470,7 @@ def check_compute_cross_host_ping(ctx: VerifyContext) -> str:
         "servers do not reach each other",
         PING_TIMEOUT,
         all_ok,
-        interval=5,
+        interval=SLOW_POLL,
         explain=lambda m: (
             f"{m}: {seen()} — check ovn-controller and the Geneve tunnel (ovn-sbctl show)"
         ),
@@ -575,7 +583,7 @@ def check_compute_ssh(ctx: VerifyContext) -> str:
         f"ssh root@{address} from {gateway}",
         SSH_TIMEOUT,
         logged_in,
-        interval=5,
+        interval=SLOW_POLL,
         explain=lambda m: (
             f"{m}: {seen[0]} — see the server's console (OSDEPLOY-SSHKEY: did "
             "the metadata service give the key?) and the security group's port 22 rule"
@@ -648,9 +656,13 @@ def check_compute_lifecycle(ctx: VerifyContext) -> str:
     if servers:
         host, server = next(iter(servers.items()))
         conn.compute.stop_server(server)
-        conn.compute.wait_for_server(server, status="SHUTOFF", failures=["ERROR"], wait=120)
+        conn.compute.wait_for_server(
+            server, status="SHUTOFF", failures=["ERROR"], interval=POLL, wait=120
+        )
         conn.compute.start_server(server)
-        conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], wait=120)
+        conn.compute.wait_for_server(
+            server, status="ACTIVE", failures=["ERROR"], interval=POLL, wait=120
+        )
         steps.append(f"stopped and started the server on {server.compute_host or host}")
     ids = {s.id for s in servers.values()}
     removed = _cleanup(ctx)
@@ -677,7 +689,7 @@ def check_compute_lifecycle(ctx: VerifyContext) -> str:
         "still there after delete",
         LEFTOVER_TIMEOUT,
         nothing_left,
-        interval=2,
+        interval=SLOW_POLL,
         explain=lambda m: f"left behind after delete: {', '.join(left)} ({m})",
     )
     steps.append(f"deleted {len(removed)} resources; no servers, ports or libvirt domains left")

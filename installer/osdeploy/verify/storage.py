@@ -32,6 +32,8 @@ from osdeploy.verify.compute import (
     FLAVOR,
     IMAGE_NAME,
     KEY_FILE,
+    POLL,
+    SLOW_POLL,
     _console,
     _need,
     _network_host,
@@ -159,7 +161,6 @@ def _settle(conn: Any, resource: Any, status: str, what: str, timeout: float, **
         f"{what} did not become {status}",
         timeout,
         settled,
-        interval=2,
         explain=lambda m: f"{m}: it is {seen[0]}",
     )
 
@@ -180,7 +181,7 @@ def _backup(conn: Any, volume: Any) -> Any:
             if "Service not found" not in reason or time.monotonic() > deadline:
                 raise CheckFailed(f"backup failed: {reason or 'no reason given'}") from None
             storage.delete_backup(backup)
-            storage.wait_for_delete(backup, wait=VOLUME_TIMEOUT)
+            storage.wait_for_delete(backup, interval=POLL, wait=VOLUME_TIMEOUT)
             time.sleep(10)
 
 
@@ -203,7 +204,7 @@ def _in_guest(ctx: VerifyContext, address: str, script: str) -> tuple[str, str]:
         f"ssh root@{address}",
         ATTACH_TIMEOUT,
         ran,
-        interval=5,
+        interval=SLOW_POLL,
         explain=lambda m: f"{m} from {gateway}: {seen[0]}",
     )
     return result
@@ -244,7 +245,6 @@ def _detach(conn: Any, server: Any, volume: Any, host: str) -> None:
         "detach",
         ATTACH_TIMEOUT,
         gone,
-        interval=2,
         explain=lambda m: (
             f"volume {m} from the server on {host} did not finish — see nova-compute.log on {host}"
         ),
@@ -258,11 +258,11 @@ def _cleanup_volumes(conn: Any) -> list[str]:
     removed: list[str] = []
     for backup in [b for b in storage.backups() if (b.name or "").startswith(PREFIX)]:
         storage.delete_backup(backup)
-        storage.wait_for_delete(backup, wait=BACKUP_TIMEOUT)
+        storage.wait_for_delete(backup, interval=POLL, wait=BACKUP_TIMEOUT)
         removed.append(f"backup {backup.name}")
     for snapshot in [s for s in storage.snapshots() if (s.name or "").startswith(PREFIX)]:
         storage.delete_snapshot(snapshot)
-        storage.wait_for_delete(snapshot, wait=VOLUME_TIMEOUT)
+        storage.wait_for_delete(snapshot, interval=POLL, wait=VOLUME_TIMEOUT)
         removed.append(f"snapshot {snapshot.name}")
     # Clones (from a snapshot) before the volumes they came from.
     volumes = [v for v in storage.volumes() if (v.name or "").startswith(PREFIX)]
@@ -270,9 +270,9 @@ def _cleanup_volumes(conn: Any) -> list[str]:
         if volume.status == "in-use":
             for attachment in volume.attachments or []:
                 conn.compute.delete_volume_attachment(attachment["server_id"], volume.id)
-            storage.wait_for_status(volume, status="available", wait=ATTACH_TIMEOUT)
+            storage.wait_for_status(volume, status="available", interval=POLL, wait=ATTACH_TIMEOUT)
         storage.delete_volume(volume, force=volume.status not in ("available", "error"))
-        storage.wait_for_delete(volume, wait=VOLUME_TIMEOUT)
+        storage.wait_for_delete(volume, interval=POLL, wait=VOLUME_TIMEOUT)
         removed.append(f"volume {volume.name}")
     return removed
 
@@ -295,7 +295,7 @@ def check_ceph_health(ctx: VerifyContext) -> str:
         "Ceph not healthy",
         HEALTH_TIMEOUT,
         healthy,
-        interval=3,
+        interval=SLOW_POLL,
         explain=lambda m: (
             f"{m}: {'; '.join(ceph_health_problems(seen))} — see "
             f"`ceph health detail` on {ceph.reader(ctx, None)[0]}"
@@ -443,7 +443,7 @@ def check_volume_boot(ctx: VerifyContext) -> str:
     )
     try:
         server = conn.compute.wait_for_server(
-            server, status="ACTIVE", failures=["ERROR"], interval=2, wait=BOOT_TIMEOUT
+            server, status="ACTIVE", failures=["ERROR"], interval=POLL, wait=BOOT_TIMEOUT
         )
         _wait(
             f"console of the server booted from volume never showed {MARKER_UP!r}",
@@ -458,7 +458,7 @@ def check_volume_boot(ctx: VerifyContext) -> str:
             )
     finally:
         conn.compute.delete_server(server)
-        conn.compute.wait_for_delete(server, interval=2, wait=BOOT_TIMEOUT)
+        conn.compute.wait_for_delete(server, interval=POLL, wait=BOOT_TIMEOUT)
     volume = _settle(conn, volume, "available", "boot volume after its server", ATTACH_TIMEOUT)
     return (
         f"server booted from a 2 GiB volume of image {IMAGE_NAME} on {server.compute_host} in "
@@ -489,7 +489,7 @@ def check_volume_cleanup(ctx: VerifyContext) -> str:
         "RBD images left after delete",
         VOLUME_TIMEOUT,
         nothing_left,
-        interval=3,
+        interval=SLOW_POLL,
         explain=lambda m: f"{m}: {', '.join(left)}",
     )
     return f"deleted {len(removed)} volumes, snapshots and backups; no RBD image of them left"
