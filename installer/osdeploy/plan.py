@@ -92,9 +92,9 @@ def build_plan(config: Config, catalog: Catalog, run: Sequence[str] | None = Non
             f"{', '.join(blocked)} not deployable yet in this release; "
             "remove from services: in osdeploy.yml what needs them"
         )
-    # An existing cluster (ceph: in osdeploy.yml): no host runs its daemons,
-    # and it keeps its own fsid and keys.
-    site_ceph = config.ceph is not None
+    # What the site already runs (ceph: in osdeploy.yml, an existing
+    # cluster): no host runs its daemons, and it keeps its own fsid and keys.
+    existing = {"ceph"} if config.ceph is not None else set()
     services = tuple(
         PlannedService(
             entry=catalog[name],
@@ -102,15 +102,16 @@ def build_plan(config: Config, catalog: Catalog, run: Sequence[str] | None = Non
             required_by=catalog.dependents(name, names),
             groups={
                 group: ()
-                if name == "ceph" and site_ceph
+                if name in existing
                 else tuple(h.name for h in config.hosts if set(h.roles).intersection(roles))
                 for group, roles in catalog[name].groups.items()
             },
         )
         for name in names
     )
-    own = [name for name in names if not (name == "ceph" and site_ceph)]
-    secrets = tuple(sorted({secret for name in own for secret in catalog[name].secrets}))
+    secrets = tuple(
+        sorted({s for name in names if name not in existing for s in catalog[name].secrets})
+    )
     return Plan(services, _run(names, catalog, run), secrets)
 
 

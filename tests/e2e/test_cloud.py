@@ -28,6 +28,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -336,11 +337,15 @@ _DRIFTED_CONF = "/etc/nova/nova.conf"
 _DRIFT: dict[str, str] = {}
 
 
+def _newest_log(lab: Lab, suffix: str = ".log") -> Path:
+    """The newest deploy's log (or, with suffix ".events.jsonl", its events)."""
+    return sorted((lab.dir / "logs").glob(f"deploy-*{suffix}"))[-1]
+
+
 def _changed_tasks(lab: Lab) -> dict[str, set[str]]:
     """Per host, the tasks (and handlers) the newest deploy reported changed."""
-    newest = sorted((lab.dir / "logs").glob("deploy-*.events.jsonl"))[-1]
     changed: dict[str, set[str]] = {}
-    for event in load_events(newest):
+    for event in load_events(_newest_log(lab, ".events.jsonl")):
         if event["event"] == "runner_changed":
             changed.setdefault(event["host"], set()).add(f"{event['role']}: {event['task']}")
     return changed
@@ -368,7 +373,7 @@ def test_check_and_diff_mode_sees_drift_and_leaves_it(lab: Lab) -> None:
         "cmp1": {"common: Start and enable chrony"},
         "cmp2": {"openstack_service: Write /etc/nova/nova.conf", "nova: Restart nova-compute"},
     }
-    log = sorted((lab.dir / "logs").glob("deploy-*.log"))[-1].read_text()
+    log = _newest_log(lab).read_text()
     assert "# by hand" not in log and "# by hand" not in run.output
 
 
@@ -382,7 +387,7 @@ def test_a_host_changed_by_hand_runs_every_step_and_is_repaired(lab: Lab) -> Non
     repaired = lab.run("lab", "ssh", "cmp2", "sudo", "sha256sum", _DRIFTED_CONF).stdout
     assert repaired == _DRIFT["original"]
     assert lab.run("lab", "ssh", "cmp1", "systemctl is-active chrony").stdout.strip() == "active"
-    log = sorted((lab.dir / "logs").glob("deploy-*.log"))[-1].read_text()
+    log = _newest_log(lab).read_text()
     assert "cmp2 runs every step: /etc/nova/nova.conf changed" in log
     assert "cmp1 runs every step: chrony.service not running" in log
 
