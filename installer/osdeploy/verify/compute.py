@@ -443,6 +443,7 @@ def check_compute_console(ctx: VerifyContext) -> str:
             "(no DHCP answer from OVN?)",
             CONSOLE_TIMEOUT,
             up,
+            interval=SLOW_POLL,
         )
     return f"{len(servers)} consoles show {MARKER_UP!r} with the address Neutron gave"
 
@@ -563,6 +564,7 @@ def check_compute_ssh(ctx: VerifyContext) -> str:
         f"console of the server on {host} never showed {MARKER_SSHD!r}",
         CONSOLE_TIMEOUT,
         lambda: MARKER_SSHD in _console(conn, servers[host]),
+        interval=SLOW_POLL,
     )
     gateway = _network_host(ctx)
     command = (

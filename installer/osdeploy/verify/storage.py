@@ -449,6 +449,7 @@ def check_volume_boot(ctx: VerifyContext) -> str:
             f"console of the server booted from volume never showed {MARKER_UP!r}",
             CONSOLE_TIMEOUT,
             lambda: MARKER_UP in _console(conn, server),
+            interval=SLOW_POLL,
         )
         booted = time.monotonic() - started
         if any(name.startswith(server.id) for name in _rbd_images(ctx, "vms")):
