@@ -180,7 +180,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from osdeploy import verify
 
     config, _, plan = load(args)
-    return verify.run_verify(deploy_dir(args), config, plan)
+    return verify.run_verify(deploy_dir(args), config, plan, skip=args.skip)
 
 
 def cmd_openrc(args: argparse.Namespace) -> int:
@@ -322,7 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every step on every host, also on hosts the last run left unchanged",
     )
     add("precheck", cmd_precheck, "check that every host is reachable and ready")
-    add("verify", cmd_verify, "check the deployed services with real API calls")
+    verify = add("verify", cmd_verify, "check the deployed services with real API calls")
+    verify.add_argument(
+        "--skip",
+        type=service_list,
+        default=[],
+        metavar="CHECK,...",
+        help="leave these checks out (e.g. one that stops servers while a deploy runs)",
+    )
     add("openrc", cmd_openrc, "write admin-openrc.sh and clouds.yaml")
     _add_lab(add("lab", _lab_help, "podman lab hosts on this machine"), common)
     return parser

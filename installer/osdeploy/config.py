@@ -32,7 +32,7 @@ DEFAULT_APT_MIRROR = "http://deb.debian.org/debian"
 
 TOP_KEYS = ("name", "ssh", "hosts", "services", "network", "apt", "ceph", "overrides")
 SSH_KEYS = ("user", "key", "port", "host_key_checking")
-HOST_KEYS = ("name", "address", "roles", "osd_devices")
+HOST_KEYS = ("name", "address", "roles", "osd_devices", "swift_devices")
 #: A file-backed OSD's size, as `truncate --size` reads it (e.g. 10G).
 _SIZE_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
 NETWORK_KEYS = ("internal_address", "public_address")
@@ -72,6 +72,8 @@ class Host:
     roles: tuple[str, ...]
     #: Ceph OSDs of a storage host: {"path": disk} or {"path": file, "size": size}.
     osd_devices: tuple[dict[str, str], ...] = ()
+    #: Swift devices of a storage host: {"name": n} (a filesystem at /srv/node/n), weight, zone.
+    swift_devices: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -356,14 +358,17 @@ def _build(
         if ceph_section and isinstance(item, dict) and item.get("osd_devices"):
             fix = "remove osd_devices: the existing cluster of ceph: has its own OSDs"
             reader.add(("hosts", index, "osd_devices"), "osdeploy deploys no OSD with ceph:", fix)
-    ceph = _ceph(
-        reader,
-        ceph_section,
-        catalog.closure(name for _, name in services) if services else (),
-        overrides,
-        path.absolute().parent,
-        check_files,
-    )
+    planned = catalog.closure(name for _, name in services) if services else ()
+    ceph = _ceph(reader, ceph_section, planned, overrides, path.absolute().parent, check_files)
+    storage = [h for h in hosts if "storage" in h.roles]
+    if (
+        "swift" in planned
+        and storage
+        and not overrides.get("swift_devices")
+        and not any(h.swift_devices for h in storage)
+    ):
+        fix = "add swift_devices: [sdb] to each storage host (filesystems at /srv/node/<name>)"
+        reader.add(("hosts",), "no storage host lists swift_devices: Swift has no device", fix)
     return Config(
         path=path,
         name=name or DEFAULT_NAME,
@@ -435,6 +440,7 @@ def _hosts(reader: _Reader, data: dict[str, Any]) -> tuple[tuple[Host, ...], set
         address = reader.address(item, (*where, "address"), required=True)
         roles = _roles(reader, item, (*where, "roles"))
         devices = _osd_devices(reader, item, (*where, "osd_devices"), roles)
+        swift = _swift_devices(reader, item, (*where, "swift_devices"), roles)
         _unique(reader, (*where, "name"), name, names, "name")
         _unique(reader, (*where, "address"), address, addresses, "address")
         if roles is None:
@@ -442,7 +448,7 @@ def _hosts(reader: _Reader, data: dict[str, Any]) -> tuple[tuple[Host, ...], set
         elif present is not None:
             present.update(roles)
         if name and address and roles:
-            hosts.append(Host(name, address, roles, devices))
+            hosts.append(Host(name, address, roles, devices, swift))
     if present is not None and "control" not in present:
         fix = "give at least one host the control role (APIs, database, broker)"
         reader.add(("hosts",), "no host has the control role", fix)
@@ -515,6 +521,46 @@ def _osd_devices(
             reader.add(where, f"{given} listed twice", "list each disk once")
             continue
         devices.append({"path": given, **({"size": size} if size is not None else {})})
+    return tuple(devices)
+
+
+def _swift_devices(
+    reader: _Reader, item: dict[str, Any], path: FieldPath, roles: tuple[str, ...] | None
+) -> tuple[dict[str, Any], ...]:
+    """A storage host's Swift devices: names (``sdb``) or ``{name, weight, zone}``."""
+    value = item.get("swift_devices")
+    fix = "list the devices' names, e.g. [sdb, sdc], or {name: sdb, weight: 200, zone: 2}"
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        reader.add(path, f"must be a list, not {_kind(value)}", fix)
+        return ()
+    if roles is not None and "storage" not in roles:
+        reader.add(
+            path,
+            "only a storage host holds Swift devices",
+            "add storage to its roles, or remove swift_devices",
+        )
+    devices: list[dict[str, Any]] = []
+    for index, entry in enumerate(value):
+        where: FieldPath = (*path, index)
+        device = {"name": entry} if isinstance(entry, str) else entry
+        if not isinstance(device, dict):
+            reader.add(where, f"must be a name or a mapping, not {_kind(entry)}", fix)
+            continue
+        reader.unknown_keys(device, where, ("name", "weight", "zone"))
+        name = device.get("name")
+        if not isinstance(name, str) or not _POOL_RE.match(name):
+            reader.add(where, f"invalid device name {name!r}", "use letters, digits, . _ -")
+            continue
+        for key in ("weight", "zone"):
+            number = device.get(key)
+            if number is not None and (type(number) is not int or number < 1):
+                reader.add((*where, key), f"must be a whole number above 0, not {number!r}", fix)
+        if name in [d["name"] for d in devices]:
+            reader.add(where, f"{name} listed twice", "list each device once")
+            continue
+        devices.append(dict(device))
     return tuple(devices)
 
 

@@ -90,6 +90,9 @@ def _host_vars(host: Host, ssh: SshSettings) -> dict[str, Any]:
     if host.osd_devices:
         # The ceph role's; a host's own list wins over an overrides: one.
         variables["ceph_osd_devices"] = [dict(device) for device in host.osd_devices]
+    if host.swift_devices:
+        # The swift role's, likewise.
+        variables["swift_devices"] = [dict(device) for device in host.swift_devices]
     return variables
 
 

@@ -203,6 +203,10 @@ def lab_overrides(cidr: ipaddress.IPv4Network) -> dict[str, Any]:
     gateway = cidr.network_address + 1
     return {
         "ceph_osd_devices": [dict(OSD_FILE)],
+        # Swift's device on every storage host: a directory of the host's
+        # own filesystem (overlayfs keeps user xattrs), so no mount point.
+        "swift_devices": [{"name": "d1"}],
+        "swift_mount_check": False,
         # The lab hosts' disk is the machine's, often fuller than the 70 % at
         # which a monitor warns (MON_DISK_LOW); nothing of the lab is at risk.
         "ceph_conf_overrides": {"global": {"mon_data_avail_warn": 10}},

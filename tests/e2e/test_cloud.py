@@ -202,9 +202,9 @@ def test_adding_nova_changes_nothing_else(lab: Lab) -> None:
     assert {s["Binary"] for s in services} >= {"nova-scheduler", "nova-conductor", "nova-compute"}
 
 
-def _verify_passes(lab: Lab) -> list[str]:
+def _verify_passes(lab: Lab, *args: str) -> list[str]:
     """osdeploy verify: every check passes; its PASS lines."""
-    run = lab.run("verify", timeout=1800)
+    run = lab.run("verify", *args, timeout=1800)
     assert run.returncode == 0, run.output
     lines = [line for line in run.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
     assert lines and all(line.startswith("PASS") for line in lines), run.stdout
@@ -301,10 +301,12 @@ def test_second_deploy_changes_nothing_while_verify_runs(lab: Lab) -> None:
     # every step of every role on every host (no host is converged for
     # these inputs yet) and changes nothing, while verify puts servers and
     # volumes on the cloud and every check passes: a re-run on a cloud in
-    # use restarts nothing and disturbs nothing that runs on it.
+    # use restarts nothing and disturbs nothing that runs on it. (Not the
+    # check that stops a storage host's Swift servers: the deploy would
+    # start them again. It runs in the verify after the restart.)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         deploy = pool.submit(lab.run, "deploy", "--json", timeout=1800)
-        lines = _verify_passes(lab)
+        lines = _verify_passes(lab, "--skip", "swift_storage_host_down")
         summary = _summary(deploy.result())
     assert summary["converged"] == [], summary["converged"]
     assert _changed(summary) == dict.fromkeys(HOSTS, 0)

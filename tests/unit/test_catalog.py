@@ -51,6 +51,7 @@ def test_the_compute_path_is_deployable(catalog: Catalog) -> None:
         "nova",
         "neutron",
         "cinder",
+        "swift",
     )
 
 
@@ -93,7 +94,7 @@ def test_dependencies(catalog: Catalog, service: str, depends: set[str]) -> None
         ("nova", {8774, 8775, 6080}),
         ("neutron", {9696, 6641, 6642}),
         ("cinder", {8776}),
-        ("swift", {8080}),
+        ("swift", {8080, 6200, 6201, 6202, 873}),
         ("heat", {8004, 8000}),
         ("horizon", {80}),
         ("ceilometer", set()),

@@ -14,12 +14,13 @@ import pytest
 from osdeploy import verify
 from osdeploy.catalog import load_catalog
 from osdeploy.cloud import CloudSettings
+from osdeploy.errors import InputError
 from osdeploy.verify import core, infra
 from osdeploy.verify.compute import _wait
 from osdeploy.verify.core import CheckFailed, CheckResult, format_result, format_totals
 from osdeploy.verify.identity import catalog_endpoints, identity_problems
 from osdeploy.verify.infra import parse_amqp_start, parse_memcached_version, parse_mysql_greeting
-from osdeploy.verify.net import is_version_document, root_url
+from osdeploy.verify.net import is_swift_info, is_version_document, root_url
 from osdeploy.verify.run import check_names
 
 SETTINGS = CloudSettings(auth_url="http://10.89.231.11:5000/v3")
@@ -91,6 +92,19 @@ def test_result_lines() -> None:
 )
 def test_version_document(status: int, body: bytes, ok: bool) -> None:
     assert is_version_document(status, body) is ok
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "ok"),
+    [
+        (200, b'{"swift": {"version": "2.35.1", "max_file_size": 5368709122}, "slo": {}}', True),
+        (404, b'{"swift": {"version": "2.35.1"}}', False),
+        (200, b'{"swift": "2.35.1"}', False),
+        (200, b"<html>Not Found</html>", False),
+    ],
+)
+def test_swift_info(status: int, body: bytes, ok: bool) -> None:
+    assert is_swift_info(status, body) is ok
 
 
 def test_root_url() -> None:
@@ -347,6 +361,11 @@ def test_run_verify_prints_one_line_per_check(
     assert lines[1].startswith("FAIL b_check  passwords.yml has no nope")
     assert lines[2] == "verify: 1 passed, 1 failed"
     assert "topsecretvalue" not in out
+    # --skip leaves a check out; a name that is no planned check is an error.
+    assert verify.run_verify(tmp_path, config, plan("keystone"), fake_catalog, ["b_check"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "verify: 1 passed, 0 failed"
+    with pytest.raises(InputError, match=r"--skip b_chek: not a check .* did you mean b_check"):
+        verify.run_verify(tmp_path, config, plan("keystone"), fake_catalog, ["b_chek"])
 
 
 def test_check_functions_are_registered_once() -> None:

@@ -156,4 +156,4 @@ def check_keystone_endpoints(ctx: VerifyContext) -> str:
             "; ".join(problems) + " — check the service and the address in the endpoint "
             "(network.public_address / internal_address)"
         )
-    return f"{len(targets)} endpoints answer with a version document"
+    return f"{len(targets)} endpoints answer with a version document (Swift: its /info)"

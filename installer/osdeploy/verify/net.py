@@ -32,6 +32,21 @@ def is_version_document(status: int, body: bytes) -> bool:
     return isinstance(data, dict) and ("version" in data or "versions" in data)
 
 
+def is_swift_info(status: int, body: bytes) -> bool:
+    """Swift's discovery answer (GET /info: its capabilities, with its version)."""
+    if status != 200:
+        return False
+    try:
+        data = json.loads(body.decode("utf-8", errors="replace"))
+    except ValueError:
+        return False
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("swift"), dict)
+        and "version" in data["swift"]
+    )
+
+
 def root_url(url: str) -> str:
     """scheme://host:port/ of an endpoint URL (where the versions list lives)."""
     parts = urllib.parse.urlsplit(url)
@@ -84,7 +99,9 @@ def http_get(url: str) -> tuple[int, bytes]:
 
 
 def probe_endpoint(url: str) -> str | None:
-    """None when the URL (or its root) answers with a version document, else why not."""
+    """None when the URL (or its root) answers with a version document, or
+    its root's /info with Swift's capabilities (Swift has no version
+    document), else why not."""
     status, body = http_get(url)
     if is_version_document(status, body):
         return None
@@ -93,4 +110,6 @@ def probe_endpoint(url: str) -> str | None:
         root_status, root_body = http_get(root)
         if is_version_document(root_status, root_body):
             return None
+    if is_swift_info(*http_get(f"{root}info")):
+        return None
     return f"{url}: HTTP {status}, no version document"

@@ -2,17 +2,19 @@
 
 The catalog lists, per service, the names of its checks (`verify:`);
 `run_verify` runs those of the planned services in plan order, prints one
-line per check, then `verify: N passed, M failed`.
+line per check, then `verify: N passed, M failed`. `--skip` leaves named
+checks out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from osdeploy.catalog import Catalog, load_catalog
 from osdeploy.cloud import cloud_settings
+from osdeploy.errors import InputError, suggest
 from osdeploy.secrets import load_passwords
 from osdeploy.verify.core import (
     CHECKS,
@@ -58,10 +60,23 @@ def check_names(
     return ordered
 
 
-def run_verify(deploy_dir: Path, config: Config, plan: Plan, catalog: Catalog | None = None) -> int:
-    """Run the planned services' checks; 0 when all pass, else 1."""
+def run_verify(
+    deploy_dir: Path,
+    config: Config,
+    plan: Plan,
+    catalog: Catalog | None = None,
+    skip: Sequence[str] = (),
+) -> int:
+    """Run the planned services' checks but ``skip``; 0 when all pass, else 1."""
     catalog = catalog if catalog is not None else load_catalog()
     names = check_names(plan, catalog)
+    unknown = [name for name in skip if name not in names]
+    if unknown:
+        raise InputError(
+            f"--skip {unknown[0]}: not a check of the planned services; "
+            + suggest(unknown[0], names, "their checks")
+        )
+    names = [name for name in names if name not in skip]
     ctx = VerifyContext(
         deploy_dir=deploy_dir,
         config=config,
