@@ -18,7 +18,12 @@ absolute seconds: the machines are noisy):
 - peak memory (working set: usage minus inactive page cache) of ctl1 and
   cmp1, sampled during the cold deploy, and the kernel's max usage figure;
 - a restart of every host (`lab restart`, as a reboot would) to a passing
-  `osdeploy verify` (the verify itself, servers and all, included).
+  `osdeploy verify` (the verify itself, servers and all, included);
+- Swift through its proxy (openstacksdk, one keep-alive session): PUT then
+  GET of SMALL_OBJECTS objects of 4 KiB (objects/s) and of one 64 MiB
+  object LARGE_ROUNDS times (MB/s), beside the same writes (each fsynced, as
+  Swift fsyncs each object) and reads as files on cmp1's own filesystem,
+  and the ratios proxy over file (reads come from page cache on both sides).
 Results are printed and written to .bench/results.json.
 """
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -174,6 +180,98 @@ def guest(key: Path, address: str, command: str) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+#: The object bench: SMALL_OBJECTS objects of 4 KiB, and one object of 64 MiB
+#: (a single PUT, well below Swift's 5 GiB: no segments) put and got LARGE_ROUNDS times.
+SMALL_OBJECTS, SMALL_BYTES = 200, 4 * 1024
+LARGE_ROUNDS, LARGE_BYTES = 2, 64 * 2**20
+OBJECT_CONTAINER = "bench-objects"
+#: Its phases in order: the name in results.json, its unit and what it counts.
+OBJECT_PHASES = (
+    ("put_4k", "per_s", SMALL_OBJECTS),
+    ("get_4k", "per_s", SMALL_OBJECTS),
+    ("put_64m", "mbps", LARGE_ROUNDS * LARGE_BYTES / 1e6),
+    ("get_64m", "mbps", LARGE_ROUNDS * LARGE_BYTES / 1e6),
+)
+#: The same phases as files on a storage host, each write fsynced (argv: directory,
+#: SMALL_OBJECTS, SMALL_BYTES, LARGE_ROUNDS, LARGE_BYTES); prints each phase's seconds.
+FILE_FLOOR = """
+import os, sys, time
+where, count, small, rounds, large = sys.argv[1], *map(int, sys.argv[2:])
+data = {f"{where}/small-{i}": os.urandom(small) for i in range(count)}
+data[f"{where}/large"] = os.urandom(large)
+smalls, larges = list(data)[:count], [f"{where}/large"] * rounds
+def put(path):
+    with open(path, "wb", buffering=0) as f:
+        f.write(data[path])
+        os.fsync(f.fileno())
+def get(path):
+    with open(path, "rb") as f:
+        return f.read()
+for step, paths in ((put, smalls), (get, smalls), (put, larges), (get, larges)):
+    started = time.monotonic()
+    for path in paths:
+        step(path)
+    print(time.monotonic() - started)
+"""
+
+
+def object_bench(cloud_dir: Path, host_container: str = "osdeploy-cloud-cmp1") -> dict[str, float]:
+    """OBJECT_PHASES through the Swift proxy, in-process with openstacksdk (one
+    connection, so one keep-alive session as a real client has), then as files
+    in /var/lib of host_container (its own filesystem, as /srv/node is), and
+    the ratios proxy over file. On another lab, from the repository:
+    `.venv/bin/python -c 'import sys; sys.path[:0] = ["tools"]; from bench import *;
+    print(object_bench(Path("<deploy dir>"), "<prefix>-cmp1"))'`."""
+    import openstack  # slow import: only this part needs the SDK in-process
+
+    os.environ["OS_CLIENT_CONFIG_FILE"] = str(cloud_dir / "clouds.yaml")
+    store = openstack.connect(cloud="osdeploy").object_store
+    data = {f"small-{i}": os.urandom(SMALL_BYTES) for i in range(SMALL_OBJECTS)}
+    data["large"] = os.urandom(LARGE_BYTES)
+    smalls, larges = list(data)[:SMALL_OBJECTS], ["large"] * LARGE_ROUNDS
+
+    got: dict[str, bytes] = {}
+
+    def put(name: str) -> None:
+        store.upload_object(container=OBJECT_CONTAINER, name=name, data=data[name])
+
+    def get(name: str) -> None:
+        got[name] = store.download_object(name, container=OBJECT_CONTAINER)
+
+    store.create_container(name=OBJECT_CONTAINER)  # and the token, before any timing
+    seconds = []
+    for step, names in ((put, smalls), (get, smalls), (put, larges), (get, larges)):
+        started = time.monotonic()
+        for name in names:
+            step(name)
+        seconds.append(time.monotonic() - started)
+    if got != data:
+        sys.exit("bench: objects read through the Swift proxy are not what was written")
+
+    def emptied() -> bool:
+        for obj in list(store.objects(OBJECT_CONTAINER)):
+            store.delete_object(obj, container=OBJECT_CONTAINER)
+        try:
+            store.delete_container(OBJECT_CONTAINER)
+        except openstack.exceptions.ConflictException:  # a listing not updated yet
+            return False
+        return True
+
+    until(f"container {OBJECT_CONTAINER} deleted (still lists objects)", emptied, timeout=60)
+
+    where = "/var/lib/osdeploy-bench-objects"
+    sizes = (SMALL_OBJECTS, SMALL_BYTES, LARGE_ROUNDS, LARGE_BYTES)
+    argv = ["python3", "-c", FILE_FLOOR, where, *map(str, sizes)]
+    script = f"trap 'rm -rf {where}' EXIT; mkdir -p {where} && {shlex.join(argv)}"
+    files = [float(x) for x in host_exec(host_container, script).split()]
+    results: dict[str, float] = {}
+    for (phase, unit, amount), proxy_s, file_s in zip(OBJECT_PHASES, seconds, files, strict=True):
+        results[f"swift_{phase}_{unit}"] = round(amount / proxy_s, 1)
+        results[f"host_file_{phase}_{unit}"] = round(amount / file_s, 1)
+        results[f"swift_{phase}_over_host_file"] = round(file_s / proxy_s, 3)
+    return results
+
+
 def volume_bench(cloud_dir: Path) -> dict[str, float]:
     """A server on cmp1 reachable over ssh (floating IP), then: the time from
     `volume create` to the new disk seen by the guest (create + attach), and
@@ -270,6 +368,7 @@ def main() -> int:
     verify, _ = timed(cloud_dir, "verify")
     restart_to_verified = time.monotonic() - started
     volumes = volume_bench(cloud_dir)
+    objects = object_bench(cloud_dir)
 
     # The floor: the packages the deploy added on each of its three hosts,
     # installed plainly on three fresh hosts at the same time.
@@ -306,6 +405,7 @@ def main() -> int:
         "peak_working_set_mib": {h: round(s.peak_working_set / 2**20) for h, s in samplers.items()},
         "kernel_max_usage_mib": {h: round(s.kernel_peak() / 2**20) for h, s in samplers.items()},
         **volumes,
+        **objects,
     }
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     count = sum(len(p) for p in added.values())
@@ -345,6 +445,19 @@ def main() -> int:
         f"{volumes['guest_rbd_write_mbps']:7.1f} MB/s  (a file on cmp1: "
         f"{volumes['host_file_write_mbps']:.1f} MB/s, ratio {ratio:.3f})"
     )
+    for size, label, unit, shown in (
+        ("4k", f"{SMALL_OBJECTS} objects of 4 KiB", "per_s", " /s"),
+        ("64m", f"one object of 64 MiB x{LARGE_ROUNDS}", "mbps", " MB/s"),
+    ):
+        phases = [f"{op}_{size}" for op in ("put", "get")]
+        swift = [objects[f"swift_{phase}_{unit}"] for phase in phases]
+        files = [objects[f"host_file_{phase}_{unit}"] for phase in phases]
+        ratios = [objects[f"swift_{phase}_over_host_file"] for phase in phases]
+        print(
+            f"{label + ', Swift proxy PUT, GET:':<53}{swift[0]:7.1f}{shown}  {swift[1]:.1f}{shown}"
+            f"  (files on cmp1: {files[0]:.1f}, {files[1]:.1f}{shown}; "
+            f"ratios {ratios[0]:.3f}, {ratios[1]:.3f})"
+        )
     for sub in (cloud_dir, apt_dir):
         osdeploy(sub, "lab", "down")
     return 0
