@@ -83,6 +83,20 @@ def _cli(lab: Lab, *args: str) -> None:
     assert run.returncode == 0, run.output[-3000:]
 
 
+def _put_object(lab: Lab, name: str, data: bytes) -> None:
+    """An object of container e2e-objects, stored with the openstack client."""
+    path = lab.dir / f"e2e-object-{name}"
+    path.write_bytes(data)
+    _openstack(lab, "object", "create", "--name", name, "e2e-objects", str(path))
+
+
+def _get_object(lab: Lab, name: str) -> bytes:
+    """The bytes the openstack client reads of an object of e2e-objects."""
+    path = lab.dir / f"e2e-object-{name}.read"
+    _cli(lab, "object", "save", "--file", str(path), "e2e-objects", name)
+    return path.read_bytes()
+
+
 def _started(lab: Lab, host: str) -> dict[str, str]:
     """When each watched unit on ``host`` last (re)started (monotonic µs)."""
     run = lab.run(
@@ -480,12 +494,17 @@ def test_a_volume_outlives_a_storage_host_down_and_a_restart_of_every_host(lab: 
                 return _READ.format(disk=disk, at=at)
 
             first = written(0).split()[0]
+            _openstack(lab, "container", "create", "e2e-objects")
+            _put_object(lab, "before", b"stored with every storage host up")
             stop = lab.run("lab", "stop", "cmp2", timeout=300)
             assert stop.returncode == 0, stop.output
             try:
                 # Reads and writes wait for Ceph to mark cmp2's OSD down.
                 assert _ssh_guest(key, fip, read(0), timeout=300).split()[0] == first
                 second = written(8).split()[0]
+                # Swift goes on with two of its three copies (cmp2's is missed).
+                assert _get_object(lab, "before") == b"stored with every storage host up"
+                _put_object(lab, "during", b"stored with cmp2 down")
                 spare = _openstack(lab, "volume", "create", "--size", "1", "e2e-vol-degraded")
                 deadline = time.monotonic() + 180
                 while _openstack(lab, "volume", "show", spare["id"])["status"] != "available":
@@ -511,6 +530,7 @@ def test_a_volume_outlives_a_storage_host_down_and_a_restart_of_every_host(lab: 
             disk = _guest_disk(key, fip, volume["id"])
             sums = [_ssh_guest(key, fip, read(at)).split()[0] for at in (0, 8)]
             assert sums == [first, second], "the volume's data changed across the restart"
+            assert _get_object(lab, "during") == b"stored with cmp2 down"
             _cli(lab, "server", "remove", "volume", "e2e-vol", "e2e-vol-disk")
     finally:
         if fip:
@@ -519,6 +539,7 @@ def test_a_volume_outlives_a_storage_host_down_and_a_restart_of_every_host(lab: 
         lab.run_raw([*cli, "keypair", "delete", "e2e-vol-key"])
         lab.run_raw([*cli, "router", "delete", "e2e-vol-router"])
         lab.run_raw([*cli, "security", "group", "delete", "e2e-vol-sg"])
+        lab.run_raw([*cli, "container", "delete", "--recursive", "e2e-objects"])
 
 
 def test_a_deploy_after_the_restart_leaves_every_host_out(lab: Lab) -> None:
