@@ -486,28 +486,45 @@ def _roles(reader: _Reader, item: dict[str, Any], path: FieldPath) -> tuple[str,
     return tuple(role for role in HOST_ROLES if role in value) if ok else None
 
 
+def _storage_entries(
+    reader: _Reader,
+    item: dict[str, Any],
+    path: FieldPath,
+    roles: tuple[str, ...] | None,
+    shorthand: str,
+    fix: str,
+    only: str,
+) -> list[tuple[FieldPath, dict[str, Any]]]:
+    """The entries of a storage host's device list (``osd_devices``,
+    ``swift_devices``), each a mapping: a plain string is ``{shorthand: it}``."""
+    key = path[-1]
+    value = item.get(str(key))
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        reader.add(path, f"must be a list, not {_kind(value)}", fix)
+        return []
+    if roles is not None and "storage" not in roles:
+        reader.add(path, only, f"add storage to its roles, or remove {key}")
+    entries: list[tuple[FieldPath, dict[str, Any]]] = []
+    for index, entry in enumerate(value):
+        where: FieldPath = (*path, index)
+        device = {shorthand: entry} if isinstance(entry, str) else entry
+        if not isinstance(device, dict):
+            reader.add(where, f"must be a {shorthand} or a mapping, not {_kind(entry)}", fix)
+            continue
+        entries.append((where, device))
+    return entries
+
+
 def _osd_devices(
     reader: _Reader, item: dict[str, Any], path: FieldPath, roles: tuple[str, ...] | None
 ) -> tuple[dict[str, str], ...]:
     """A storage host's OSDs: whole disks (a path) or files (``{path: ..., size: 10G}``)."""
-    value = item.get("osd_devices")
     fix = "list whole disks, e.g. [/dev/disk/by-id/wwn-0x5000c5...], or {path: <file>, size: 10G}"
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        reader.add(path, f"must be a list, not {_kind(value)}", fix)
-        return ()
-    if roles is not None and "storage" not in roles:
-        reader.add(
-            path, "only a storage host runs OSDs", "add storage to its roles, or remove osd_devices"
-        )
+    only = "only a storage host runs OSDs"
     devices: list[dict[str, str]] = []
-    for index, entry in enumerate(value):
-        where: FieldPath = (*path, index)
-        device = {"path": entry} if isinstance(entry, str) else entry
-        if not isinstance(device, dict):
-            reader.add(where, f"must be a path or a mapping, not {_kind(entry)}", fix)
-            continue
+    for where, device in _storage_entries(reader, item, path, roles, "path", fix, only):
         reader.unknown_keys(device, where, ("path", "size"))
         given = device.get("path")
         if not isinstance(given, str) or not given.startswith("/"):
@@ -528,26 +545,10 @@ def _swift_devices(
     reader: _Reader, item: dict[str, Any], path: FieldPath, roles: tuple[str, ...] | None
 ) -> tuple[dict[str, Any], ...]:
     """A storage host's Swift devices: names (``sdb``) or ``{name, weight, zone}``."""
-    value = item.get("swift_devices")
     fix = "list the devices' names, e.g. [sdb, sdc], or {name: sdb, weight: 200, zone: 2}"
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        reader.add(path, f"must be a list, not {_kind(value)}", fix)
-        return ()
-    if roles is not None and "storage" not in roles:
-        reader.add(
-            path,
-            "only a storage host holds Swift devices",
-            "add storage to its roles, or remove swift_devices",
-        )
+    only = "only a storage host holds Swift devices"
     devices: list[dict[str, Any]] = []
-    for index, entry in enumerate(value):
-        where: FieldPath = (*path, index)
-        device = {"name": entry} if isinstance(entry, str) else entry
-        if not isinstance(device, dict):
-            reader.add(where, f"must be a name or a mapping, not {_kind(entry)}", fix)
-            continue
+    for where, device in _storage_entries(reader, item, path, roles, "name", fix, only):
         reader.unknown_keys(device, where, ("name", "weight", "zone"))
         name = device.get("name")
         if not isinstance(name, str) or not _POOL_RE.match(name):
