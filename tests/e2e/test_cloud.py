@@ -1,18 +1,18 @@
 """The three-host lab cloud end to end, grown the way an operator grows one.
 
 Every service but Nova first, from bare hosts (Keystone, Glance, Placement,
-Neutron with OVN, Ceph and Cinder, and what they need; osdeploy killed
+Neutron with OVN, Ceph, Cinder and Swift, and what they need; osdeploy killed
 halfway, then run again), then Nova added by itself on the control host
 and two computes (nothing else may change or restart); a re-run that
 changes nothing while verify passes with real servers and volumes, then
 one that leaves every converged host out; drift by hand, seen and left
 alone by check and diff mode, then repaired; the README's tour from the
 CLI (a volume in a server, lsblk over ssh from this machine), a storage
-host stopped under it, then every host restarted at once, the stopped one
-with them: verify again, the same server answers at its floating IP with
-its volume's data unchanged, and a deploy after it leaves every host out;
-a fourth host joined as a compute, with a server on it; precheck refuses a
-host cloned from another.
+host stopped under it (Swift objects read and stored meanwhile), then
+every host restarted at once, the stopped one with them: verify again, the
+same server answers at its floating IP with its volume's data unchanged,
+and a deploy after it leaves every host out; a fourth host joined as a
+compute, with a server on it; precheck refuses a host cloned from another.
 
 The tests run in file order and build on each other (one lab for the session).
 """
