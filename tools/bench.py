@@ -224,8 +224,11 @@ def object_bench(cloud_dir: Path, host_container: str = "osdeploy-cloud-cmp1") -
     print(object_bench(Path("<deploy dir>"), "<prefix>-cmp1"))'`."""
     import openstack  # slow import: only this part needs the SDK in-process
 
+    from osdeploy.verify.object_storage import remove_containers
+
     os.environ["OS_CLIENT_CONFIG_FILE"] = str(cloud_dir / "clouds.yaml")
-    store = openstack.connect(cloud="osdeploy").object_store
+    conn = openstack.connect(cloud="osdeploy")
+    store = conn.object_store
     data = {f"small-{i}": os.urandom(SMALL_BYTES) for i in range(SMALL_OBJECTS)}
     data["large"] = os.urandom(LARGE_BYTES)
     smalls, larges = list(data)[:SMALL_OBJECTS], ["large"] * LARGE_ROUNDS
@@ -248,16 +251,7 @@ def object_bench(cloud_dir: Path, host_container: str = "osdeploy-cloud-cmp1") -
     if got != data:
         sys.exit("bench: objects read through the Swift proxy are not what was written")
 
-    def emptied() -> bool:
-        for obj in list(store.objects(OBJECT_CONTAINER)):
-            store.delete_object(obj, container=OBJECT_CONTAINER)
-        try:
-            store.delete_container(OBJECT_CONTAINER)
-        except openstack.exceptions.ConflictException:  # a listing not updated yet
-            return False
-        return True
-
-    until(f"container {OBJECT_CONTAINER} deleted (still lists objects)", emptied, timeout=60)
+    remove_containers(conn, OBJECT_CONTAINER)  # verify's: objects, then the container
 
     where = "/var/lib/osdeploy-bench-objects"
     sizes = (SMALL_OBJECTS, SMALL_BYTES, LARGE_ROUNDS, LARGE_BYTES)

@@ -189,7 +189,7 @@ def _swift(conn: Any, method: str, path: str, want: int, what: str, **kwargs: An
     return response
 
 
-def _remove_containers(conn: Any, prefix: str) -> None:
+def remove_containers(conn: Any, prefix: str) -> None:
     """Delete the containers whose name starts with ``prefix``, objects first."""
     from openstack import exceptions  # slow import: only when a check runs
 
@@ -321,7 +321,7 @@ def check_swift_objects(ctx: VerifyContext) -> str:
     store = conn.object_store
     container = f"{PREFIX}-objects"
     data = os.urandom(OBJECT_BYTES)
-    _remove_containers(conn, container)
+    remove_containers(conn, container)
     _remove_ec2_credentials(conn)
     try:
         store.create_container(name=container)
@@ -340,7 +340,7 @@ def check_swift_objects(ctx: VerifyContext) -> str:
             )
         buckets = _s3_round_trip(ctx, conn, container, data)
     finally:
-        _remove_containers(conn, container)
+        remove_containers(conn, container)
         _remove_ec2_credentials(conn)
     return (
         f"{OBJECT_BYTES >> 10} KiB object put, listed and read back equal through openstacksdk "
@@ -357,7 +357,7 @@ def check_swift_replicas(ctx: VerifyContext) -> str:
     want = expected_replicas(len(storage))
     port = ctx.port(SERVICE, "object")
     container = f"{PREFIX}-replicas"
-    _remove_containers(conn, container)
+    remove_containers(conn, container)
     try:
         conn.object_store.create_container(name=container)
         conn.object_store.upload_object(
@@ -393,7 +393,7 @@ def check_swift_replicas(ctx: VerifyContext) -> str:
             ),
         )
     finally:
-        _remove_containers(conn, container)
+        remove_containers(conn, container)
     note = " (one storage host: one copy)" if len(storage) == 1 else ""
     return (
         f"{len(copies)} copies, partition {placement.partition}, on {', '.join(copies)}: "
@@ -411,7 +411,7 @@ def check_swift_large_object(ctx: VerifyContext) -> str:
     want = hashlib.sha256(data).hexdigest()
     segments = split_segments(data, SEGMENT_BYTES)
     names = [f"big/{i:03d}" for i in range(len(segments))]
-    _remove_containers(conn, container)
+    remove_containers(conn, container)
     try:
         store.create_container(name=container)
         store.create_container(name=segments_container)
@@ -449,7 +449,7 @@ def check_swift_large_object(ctx: VerifyContext) -> str:
             explain=lambda m: f"{m}: {', '.join(left)} ({answer.text.strip()[:200]})",
         )
     finally:
-        _remove_containers(conn, container)
+        remove_containers(conn, container)
     return (
         f"{LARGE_BYTES >> 20} MiB in {len(segments)} segments of up to {SEGMENT_BYTES >> 20} "
         f"MiB: read whole through an SLO and a DLO, sha256 equal ({want[:12]}…); the SLO's "
@@ -466,7 +466,7 @@ def check_swift_storage_host_down(ctx: VerifyContext) -> str:
         return f"one storage host ({storage[0]}): nothing to fail over to, so not stopped"
     container = f"{PREFIX}-host-down"
     before, after = os.urandom(OBJECT_BYTES), os.urandom(OBJECT_BYTES)
-    _remove_containers(conn, container)
+    remove_containers(conn, container)
     try:
         store.create_container(name=container)
         store.upload_object(container=container, name="before", data=before)
@@ -513,7 +513,7 @@ def check_swift_storage_host_down(ctx: VerifyContext) -> str:
             ),
         )
     finally:
-        _remove_containers(conn, container)
+        remove_containers(conn, container)
     return (
         f"stopped {', '.join(SERVER_UNITS)} on {host}: an object written and it and an older "
         f"one read through the proxy in {took:.1f} s; started again, {host} held its copy "
