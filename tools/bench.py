@@ -3,7 +3,8 @@
 Figures, all from the same run on the same machine (compare ratios, not
 absolute seconds: the machines are noisy):
 - cold deploy of the default three-host lab cloud (ctl1 control+network,
-  cmp1 and cmp2 compute; keystone, glance, placement, neutron/OVN, nova);
+  cmp1 and cmp2 compute, all three storage; Ceph, Keystone, Glance,
+  Placement, Neutron/OVN, Nova, Cinder, Swift);
 - no-op re-run (nothing changed) and its changed counts, then the same with
   `--recheck` (every step on every host, none left out as converged);
 - adding one compute host: `lab up --add cmp3:compute`, then
@@ -404,7 +405,7 @@ def main() -> int:
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     count = sum(len(p) for p in added.values())
     noop_ok = noop < NOOP_TARGET_S and set(results["noop_rerun_changed"].values()) == {0}
-    print(f"cold three-host deploy (ceph, keystone ... cinder):  {cold:7.1f} s")
+    print(f"cold three-host deploy (ceph, keystone ... swift):   {cold:7.1f} s")
     print(
         f"no-op re-run:                                        {noop:7.1f} s  "
         f"changed={results['noop_rerun_changed']}  "
