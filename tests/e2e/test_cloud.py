@@ -12,7 +12,9 @@ host stopped under it (Swift objects read and stored meanwhile), then
 every host restarted at once, the stopped one with them: verify again, the
 same server answers at its floating IP with its volume's data unchanged,
 and a deploy after it leaves every host out; a fourth host joined as a
-compute, with a server on it; precheck refuses a host cloned from another.
+compute and storage host (an object readable throughout, the same rings on
+every Swift host, its device in them), with a server on it; precheck
+refuses a host cloned from another.
 
 The tests run in file order and build on each other (one lab for the session).
 """
@@ -553,15 +555,35 @@ def test_a_deploy_after_the_restart_leaves_every_host_out(lab: Lab) -> None:
 # -- scale out ----------------------------------------------------------------------
 
 
-def test_fourth_host_joins_as_compute(lab: Lab) -> None:
-    up = lab.run("lab", "up", "--add", "cmp3:compute", timeout=600)
+def test_fourth_host_joins_as_compute_and_storage(lab: Lab) -> None:
+    # cmp3 comes with the compute and storage roles and is deployed alone
+    # (-l cmp3): nova-compute, a Ceph OSD and a Swift device. The rings,
+    # built on ctl1, reach every Swift host (the same bytes on all four)
+    # and hold cmp3's device; an object stored before reads back equal all
+    # the while.
+    _openstack(lab, "container", "create", "e2e-objects")
+    _put_object(lab, "kept", b"stored before cmp3 came")
+    up = lab.run("lab", "up", "--add", "cmp3:compute,storage", timeout=600)
     assert up.returncode == 0, up.output
-    plan = lab.run("plan")
-    assert "nova (adds cmp3)" in plan.stdout.splitlines()[-1], plan.stdout
-    summary = _summary(lab.run("deploy", "-l", "cmp3", "--json", timeout=1800))
+    plan = lab.run("plan").stdout.splitlines()[-1]
+    assert "nova (adds cmp3)" in plan and "swift (adds cmp3)" in plan, plan
+    reads: list[bool] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        deploy = pool.submit(lab.run, "deploy", "-l", "cmp3", "--json", timeout=1800)
+        while not deploy.done():
+            reads.append(_get_object(lab, "kept") == b"stored before cmp3 came")
+            time.sleep(5)
+        summary = _summary(deploy.result())
+    assert reads and all(reads), reads
     assert summary["hosts"]["cmp3"]["changed"] > 0
     hypervisors = _openstack(lab, "hypervisor", "list")
     assert any(h["Hypervisor Hostname"].split(".")[0] == "cmp3" for h in hypervisors), hypervisors
+    rings = "cd /etc/swift && sudo md5sum account.ring.gz container.ring.gz object.ring.gz"
+    sums = {host: lab.run("lab", "ssh", host, rings).stdout for host in (*HOSTS, "cmp3")}
+    assert len(set(sums.values())) == 1, sums
+    builder = lab.run("lab", "ssh", "ctl1", "sudo swift-ring-builder /etc/swift/object.builder")
+    assert "4 zones, 4 devices" in builder.stdout, builder.output
+    _cli(lab, "container", "delete", "--recursive", "e2e-objects")
 
 
 def test_a_server_lands_on_the_new_host(lab: Lab) -> None:
