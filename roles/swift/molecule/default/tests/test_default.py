@@ -181,3 +181,11 @@ def test_listens_on_bind_address_only(listens_only_on_address):
 
 def test_services_enabled_and_running(enabled_and_running):
     enabled_and_running(*UNITS)
+
+
+def test_unused_units_disabled_and_stopped(host):
+    # Enabled by their packages; left running, a boot fails two of them.
+    unused = ("swift-container-sync", "swift-container-reconciler", "swift-object-reconstructor")
+    for unit in unused:
+        service = host.service(unit)
+        assert not service.is_enabled and not service.is_running, unit
