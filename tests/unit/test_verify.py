@@ -21,7 +21,7 @@ from osdeploy.verify.core import CheckFailed, CheckResult, format_result, format
 from osdeploy.verify.identity import catalog_endpoints, identity_problems
 from osdeploy.verify.infra import parse_amqp_start, parse_memcached_version, parse_mysql_greeting
 from osdeploy.verify.net import is_swift_info, is_version_document, root_url
-from osdeploy.verify.run import check_names
+from osdeploy.verify.run import check_graph, check_names, run_graph
 
 SETTINGS = CloudSettings(auth_url="http://10.89.231.11:5000/v3")
 
@@ -49,6 +49,67 @@ def test_a_check_anchored_after_another_runs_right_after_it() -> None:
     assert names[-1] == "compute_lifecycle"
     # Without Nova, plan order.
     assert check_names(plan("ceph", "cinder"), catalog) == ["ceph_health", *cinder]
+
+
+def test_checks_wait_for_their_service_and_for_what_they_use() -> None:
+    catalog = load_catalog()
+    services = ("mariadb", "rabbitmq", "ceph", "keystone", "glance", "neutron", "nova")
+    the_plan = plan(*services, "cinder", "swift")
+    names = check_names(the_plan, catalog)
+    graph = check_graph(names, the_plan, catalog)
+    # One service's checks one after the other.
+    assert graph["keystone_token_demo"] == {"keystone_token_admin"}
+    # A service's first check: after the services it depends on and the
+    # infrastructure (a broker or cluster still coming up holds it back).
+    assert graph["nova_services"] == {
+        "mariadb_handshake",
+        "rabbitmq_amqp",
+        "ceph_health",
+        "keystone_endpoints",
+        "glance_metadefs",
+        "neutron_agents",
+    }
+    # Swift's and Cinder's first checks do not wait for the compute scenario.
+    first = {"mariadb_handshake", "rabbitmq_amqp", "ceph_health", "keystone_endpoints"}
+    assert graph["swift_objects"] == graph["cinder_services"] == first
+    # needs and before: the volume checks use the scenario's servers and
+    # network; the steps that move or remove them wait.
+    assert graph["volume_boot"] == {"compute_servers"}
+    assert graph["volume_attach_across_hosts"] == {"compute_ssh"}
+    assert graph["compute_live_migration"] == {"compute_ssh", "volume_attach_across_hosts"}
+    assert graph["compute_lifecycle"] == {"compute_live_migration", "volume_boot"}
+    assert graph["volume_cleanup"] == {"volume_snapshot_extend_backup", "volume_boot"}
+    # A skipped check is no one's wait.
+    skipped = [n for n in names if n != "volume_boot"]
+    assert check_graph(skipped, the_plan, catalog)["compute_lifecycle"] == {
+        "compute_live_migration"
+    }
+
+
+def test_checks_run_side_by_side_and_report_in_order() -> None:
+    started = {name: threading.Event() for name in "abc"}
+    ended: list[str] = []
+
+    def run(name: str) -> CheckResult:
+        started[name].set()
+        if name == "a":
+            # c runs meanwhile: it waits for nothing.
+            assert started["c"].wait(10), "c did not start beside a"
+        if name == "b":
+            assert "a" in ended, "b started before a ended"
+        ended.append(name)
+        return CheckResult(name, True, "", 0.0)
+
+    reported: list[str] = []
+    graph: dict[str, set[str]] = {"a": set(), "b": {"a"}, "c": set()}
+    results = run_graph(["a", "b", "c"], graph, run, lambda r: reported.append(r.name), lanes=2)
+    assert [r.name for r in results] == reported == ["a", "b", "c"]
+    circle: Any = {
+        "a": SimpleNamespace(needs=("b",), before=()),
+        "b": SimpleNamespace(needs=("a",), before=()),
+    }
+    with pytest.raises(ValueError, match="in a circle: a, b"):
+        check_graph(["a", "b"], plan(), {}, circle)
 
 
 def test_catalog_and_registry_name_the_same_checks() -> None:
@@ -343,6 +404,8 @@ def test_run_verify_prints_one_line_per_check(
     fake_catalog: Any = {
         "keystone": SimpleNamespace(
             verify=("a_check", "b_check"),
+            depends=(),
+            kind="openstack",
             ports={"public": 5000},
             endpoints=(SimpleNamespace(type="identity", port="public", path=""),),
         ),

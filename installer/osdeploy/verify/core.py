@@ -13,6 +13,7 @@ printed.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -119,8 +120,13 @@ class VerifyContext:
     catalog: Catalog
     passwords: Mapping[str, str]
     settings: CloudSettings
-    _admin: Any = field(default=None, repr=False)
-    #: What one check leaves for the next (the compute scenario's resources).
+    #: Each thread's admin connection (checks run side by side, `run.run_verify`):
+    #: an openstacksdk connection is not shared between threads.
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _opened: list[Any] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: What one check leaves for the next (the compute scenario's resources);
+    #: a check reads a key only after the check that writes it (its ``needs``).
     scratch: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def password(self, key: str) -> str:
@@ -154,15 +160,28 @@ class VerifyContext:
         )
 
     def reset(self) -> None:
-        """Drop the admin connection, so the next call opens fresh ones."""
-        if self._admin is not None:
-            self._admin.close()
-            self._admin = None
+        """Drop this thread's admin connection, so its next call opens fresh ones."""
+        conn = getattr(self._local, "admin", None)
+        if conn is not None:
+            self._local.admin = None
+            with self._lock:
+                self._opened.remove(conn)
+            conn.close()
 
     def admin(self) -> Any:
-        if self._admin is None:
-            self._admin = self.connect(self.settings, ADMIN_PASSWORD_KEY)
-        return self._admin
+        conn = getattr(self._local, "admin", None)
+        if conn is None:
+            conn = self._local.admin = self.connect(self.settings, ADMIN_PASSWORD_KEY)
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's admin connection."""
+        with self._lock:
+            opened, self._opened[:] = list(self._opened), []
+        for conn in opened:
+            conn.close()
 
     def service_hosts(self, service: str) -> list[tuple[str, str]]:
         """(host name, address) of the hosts running a planned service."""
@@ -216,15 +235,26 @@ _mark_one_attempt = one_attempt  # check()'s keyword of the same name hides it t
 
 
 def check(
-    name: str, *, one_attempt: bool = False, after: str | None = None
+    name: str,
+    *,
+    one_attempt: bool = False,
+    after: str | None = None,
+    needs: Sequence[str] | None = None,
+    before: Sequence[str] = (),
 ) -> Callable[[Check], Check]:
     """Register the decorated function in `CHECKS` as `name`.
 
     ``one_attempt=True`` marks it as `one_attempt` does: never run twice.
-    ``after``: when that check runs too, this one runs right after it (and
-    after the others anchored there before it) instead of in plan order: a
-    later service's checks that use an earlier scenario's resources before
-    its last step removes them (`run.check_names`).
+    ``after``: when that check runs too, this one is reported right after it
+    (and after the others anchored there before it) instead of in plan
+    order: a later service's checks that use an earlier scenario's
+    resources before its last step removes them (`run.check_names`).
+
+    When it starts (`run.check_graph`; checks run side by side): by default
+    after the check before it of the same service (an anchored one: after
+    the check reported before it). ``needs``: instead, once these have
+    ended (none: at once). ``before``: these wait for this one (they would
+    remove what it uses). Names of checks that do not run are ignored.
     """
 
     def register(func: Check) -> Check:
@@ -232,6 +262,8 @@ def check(
             raise ValueError(f"verify check {name!r} is defined twice: rename one")
         CHECKS[name] = _mark_one_attempt(func) if one_attempt else func
         func.__dict__["after"] = after
+        func.__dict__["needs"] = None if needs is None else tuple(needs)
+        func.__dict__["before"] = tuple(before)
         return func
 
     return register

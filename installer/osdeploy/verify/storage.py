@@ -252,10 +252,18 @@ def _detach(conn: Any, server: Any, volume: Any, host: str) -> None:
     _settle(conn, volume, "available", f"volume detached from the server on {host}", ATTACH_TIMEOUT)
 
 
-def _cleanup_volumes(conn: Any) -> list[str]:
-    """Delete every volume, snapshot and backup of this scenario (by name prefix)."""
+#: The volume of volume_boot, which runs beside the other volume checks.
+BOOT_VOLUME = f"{PREFIX}-boot"
+
+
+def _cleanup_volumes(conn: Any, keep: str = "", only: str = "") -> list[str]:
+    """Delete every volume, snapshot and backup of this scenario (by name
+    prefix), but a volume named ``keep``; with ``only``, just volumes so named."""
     storage = conn.block_storage
     removed: list[str] = []
+    if only:
+        volumes = [v for v in storage.volumes() if v.name == only]
+        return _delete_volumes(conn, volumes, removed)
     for backup in [b for b in storage.backups() if (b.name or "").startswith(PREFIX)]:
         storage.delete_backup(backup)
         storage.wait_for_delete(backup, interval=POLL, wait=BACKUP_TIMEOUT)
@@ -264,8 +272,13 @@ def _cleanup_volumes(conn: Any) -> list[str]:
         storage.delete_snapshot(snapshot)
         storage.wait_for_delete(snapshot, interval=POLL, wait=VOLUME_TIMEOUT)
         removed.append(f"snapshot {snapshot.name}")
+    volumes = [v for v in storage.volumes() if (v.name or "").startswith(PREFIX) and v.name != keep]
+    return _delete_volumes(conn, volumes, removed)
+
+
+def _delete_volumes(conn: Any, volumes: list[Any], removed: list[str]) -> list[str]:
+    storage = conn.block_storage
     # Clones (from a snapshot) before the volumes they came from.
-    volumes = [v for v in storage.volumes() if (v.name or "").startswith(PREFIX)]
     for volume in sorted(volumes, key=lambda v: v.snapshot_id is None):
         if volume.status == "in-use":
             for attachment in volume.attachments or []:
@@ -316,6 +329,13 @@ def check_ceph_health(ctx: VerifyContext) -> str:
     )
 
 
+# Cinder's checks are reported after compute_ssh (they use its servers) but
+# start as early as they can: cinder_services with the first checks of the
+# other services, volume_boot once the
+# test image, flavor and network exist (beside the scenario's next steps;
+# compute_lifecycle, which removes the network, waits for it), the attach
+# once the servers answer SSH (live migration waits for it: both use the
+# servers), the snapshot with the attached volume's data, the cleanup last.
 @check("cinder_services", after="compute_ssh")
 def check_cinder_services(ctx: VerifyContext) -> str:
     conn = ctx.admin()
@@ -334,10 +354,16 @@ def check_cinder_services(ctx: VerifyContext) -> str:
     return ", ".join(sorted(f"{s.binary}@{s.host}" for s in services)) + " up; volume type ceph"
 
 
-@check("volume_attach_across_hosts", one_attempt=True, after="compute_ssh")
+@check(
+    "volume_attach_across_hosts",
+    one_attempt=True,
+    after="compute_ssh",
+    needs=("compute_ssh",),
+    before=("compute_live_migration",),
+)
 def check_volume_attach_across_hosts(ctx: VerifyContext) -> str:
     conn = ctx.admin()
-    leftovers = _cleanup_volumes(conn)
+    leftovers = _cleanup_volumes(conn, keep=BOOT_VOLUME)
     volume = conn.block_storage.create_volume(name=f"{PREFIX}-vol", size=1)
     ctx.scratch["volume"] = volume
     volume = _settle(conn, volume, "available", "new volume", VOLUME_TIMEOUT)
@@ -372,7 +398,12 @@ def check_volume_attach_across_hosts(ctx: VerifyContext) -> str:
     )
 
 
-@check("volume_snapshot_extend_backup", one_attempt=True, after="compute_ssh")
+@check(
+    "volume_snapshot_extend_backup",
+    one_attempt=True,
+    after="compute_ssh",
+    needs=("volume_attach_across_hosts",),
+)
 def check_volume_snapshot_extend_backup(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     storage = conn.block_storage
@@ -410,7 +441,13 @@ def check_volume_snapshot_extend_backup(ctx: VerifyContext) -> str:
     )
 
 
-@check("volume_boot", one_attempt=True, after="compute_ssh")
+@check(
+    "volume_boot",
+    one_attempt=True,
+    after="compute_ssh",
+    needs=("compute_servers",),
+    before=("compute_lifecycle",),
+)
 def check_volume_boot(ctx: VerifyContext) -> str:
     """A server whose root disk is a volume made from the test image (a clone
     of its RBD image when Glance is on Ceph): it boots, and nothing of it is
@@ -423,7 +460,8 @@ def check_volume_boot(ctx: VerifyContext) -> str:
     flavor = conn.compute.find_flavor(FLAVOR["name"])
     if image is None or flavor is None:
         raise CheckFailed("skipped: compute_servers did not make the test image and flavor")
-    volume = conn.block_storage.create_volume(name=f"{PREFIX}-boot", size=2, image_id=image.id)
+    _cleanup_volumes(conn, only=BOOT_VOLUME)  # an interrupted run's
+    volume = conn.block_storage.create_volume(name=BOOT_VOLUME, size=2, image_id=image.id)
     volume = _settle(conn, volume, "available", "volume from the test image", VOLUME_TIMEOUT)
     started = time.monotonic()
     server = conn.compute.create_server(
@@ -468,7 +506,12 @@ def check_volume_boot(ctx: VerifyContext) -> str:
     )
 
 
-@check("volume_cleanup", one_attempt=True, after="compute_ssh")
+@check(
+    "volume_cleanup",
+    one_attempt=True,
+    after="compute_ssh",
+    needs=("volume_snapshot_extend_backup", "volume_boot"),
+)
 def check_volume_cleanup(ctx: VerifyContext) -> str:
     conn = ctx.admin()
     ids = [v.id for v in conn.block_storage.volumes() if (v.name or "").startswith(PREFIX)] + [
