@@ -205,7 +205,7 @@ SLEEP_PLAYBOOK = """
   gather_facts: false
   tasks:
     - name: Sleep long
-      ansible.builtin.command: sleep 120
+      ansible.builtin.command: sleep {seconds}
       changed_when: false
 """
 
@@ -227,7 +227,11 @@ def test_killed_osdeploy_takes_ansible_down_and_frees_the_lock(
 ) -> None:
     # osdeploy killed outright (SIGKILL: no handler runs) mid-task: its
     # ansible-playbook stops too, and the next run gets the lock once it has.
-    (project / "playbooks/sleep.yml").write_text(SLEEP_PLAYBOOK, encoding="utf-8")
+    # A length of sleep no other process on the machine has: the test looks
+    # for the command line afterwards.
+    sleep = f"sleep {120 + os.getpid() % 1000}.{time.time_ns() % 1000:03d}"
+    playbook = SLEEP_PLAYBOOK.format(seconds=sleep.split()[1])
+    (project / "playbooks/sleep.yml").write_text(playbook, encoding="utf-8")
     proc = subprocess.Popen(
         [runner.sys.executable, "-c", KILLED_RUN, str(project), str(deploy_dir)],
         stdout=subprocess.DEVNULL,
@@ -253,7 +257,7 @@ def test_killed_osdeploy_takes_ansible_down_and_frees_the_lock(
     log, _ = _run_files(deploy_dir)
     # ansible-playbook stopped its task (SIGINT) rather than sleep on alone.
     assert (
-        "sleep 120"
+        sleep
         not in subprocess.run(
             ["ps", "-eo", "args"], capture_output=True, text=True, check=True
         ).stdout
