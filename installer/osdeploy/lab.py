@@ -103,6 +103,12 @@ IMAGE_COMMANDS: tuple[tuple[str, ...], ...] = (
     # systemd-modules-load cannot load modules in a container; it only marks
     # the host "degraded".
     ("systemctl", "--root={root}", "mask", "systemd-modules-load.service"),
+    # nvme-cli (os-brick's, for Cinder and Nova) connects NVMe-oF targets at
+    # boot; a container has no /dev/nvme-fabrics, so it failed on every
+    # boot and marked the host "degraded". A real host keeps it. (Its
+    # package's postinst then reports that it cannot preset a masked unit,
+    # and goes on.)
+    ("systemctl", "--root={root}", "mask", "nvmf-autoconnect.service"),
     # dbus made its machine id during the build; systemd reads that file
     # before it makes one, so every host would get the build's id and, from
     # it, the same MAC addresses after a restart.
