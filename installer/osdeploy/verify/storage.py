@@ -256,14 +256,11 @@ def _detach(conn: Any, server: Any, volume: Any, host: str) -> None:
 BOOT_VOLUME = f"{PREFIX}-boot"
 
 
-def _cleanup_volumes(conn: Any, keep: str = "", only: str = "") -> list[str]:
+def _cleanup_volumes(conn: Any, keep: str = "") -> list[str]:
     """Delete every volume, snapshot and backup of this scenario (by name
-    prefix), but a volume named ``keep``; with ``only``, just volumes so named."""
+    prefix), but a volume named ``keep``."""
     storage = conn.block_storage
     removed: list[str] = []
-    if only:
-        volumes = [v for v in storage.volumes() if v.name == only]
-        return _delete_volumes(conn, volumes, removed)
     for backup in [b for b in storage.backups() if (b.name or "").startswith(PREFIX)]:
         storage.delete_backup(backup)
         storage.wait_for_delete(backup, interval=POLL, wait=BACKUP_TIMEOUT)
@@ -276,8 +273,10 @@ def _cleanup_volumes(conn: Any, keep: str = "", only: str = "") -> list[str]:
     return _delete_volumes(conn, volumes, removed)
 
 
-def _delete_volumes(conn: Any, volumes: list[Any], removed: list[str]) -> list[str]:
+def _delete_volumes(conn: Any, volumes: list[Any], removed: list[str] | None = None) -> list[str]:
+    """Delete ``volumes`` (detached first); ``removed`` with a line for each."""
     storage = conn.block_storage
+    removed = [] if removed is None else removed
     # Clones (from a snapshot) before the volumes they came from.
     for volume in sorted(volumes, key=lambda v: v.snapshot_id is None):
         if volume.status == "in-use":
@@ -331,11 +330,11 @@ def check_ceph_health(ctx: VerifyContext) -> str:
 
 # Cinder's checks are reported after compute_ssh (they use its servers) but
 # start as early as they can: cinder_services with the first checks of the
-# other services, volume_boot once the
-# test image, flavor and network exist (beside the scenario's next steps;
-# compute_lifecycle, which removes the network, waits for it), the attach
-# once the servers answer SSH (live migration waits for it: both use the
-# servers), the snapshot with the attached volume's data, the cleanup last.
+# other services; volume_boot once the test image, flavor and network exist
+# (beside the scenario's next steps; compute_lifecycle, which removes the
+# network, waits for it); the attach once the servers answer SSH (live
+# migration waits for it: both use the servers); the snapshot with the
+# attached volume's data; the cleanup last.
 @check("cinder_services", after="compute_ssh")
 def check_cinder_services(ctx: VerifyContext) -> str:
     conn = ctx.admin()
@@ -460,7 +459,8 @@ def check_volume_boot(ctx: VerifyContext) -> str:
     flavor = conn.compute.find_flavor(FLAVOR["name"])
     if image is None or flavor is None:
         raise CheckFailed("skipped: compute_servers did not make the test image and flavor")
-    _cleanup_volumes(conn, only=BOOT_VOLUME)  # an interrupted run's
+    # An interrupted run's boot volume (the attach's sweep spares it).
+    _delete_volumes(conn, [v for v in conn.block_storage.volumes() if v.name == BOOT_VOLUME])
     volume = conn.block_storage.create_volume(name=BOOT_VOLUME, size=2, image_id=image.id)
     volume = _settle(conn, volume, "available", "volume from the test image", VOLUME_TIMEOUT)
     started = time.monotonic()
