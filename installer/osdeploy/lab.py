@@ -103,7 +103,7 @@ IMAGE_COMMANDS: tuple[tuple[str, ...], ...] = (
     # systemd-modules-load cannot load modules in a container; it only marks
     # the host "degraded".
     ("systemctl", "--root={root}", "mask", "systemd-modules-load.service"),
-    # nvme-cli (os-brick's, for Cinder and Nova) connects NVMe-oF targets at
+    # nvme-cli (a dependency of ceph-base) connects NVMe-oF targets at
     # boot; a container has no /dev/nvme-fabrics, so it failed on every
     # boot and marked the host "degraded". A real host keeps it. (Its
     # package's postinst then reports that it cannot preset a masked unit,
