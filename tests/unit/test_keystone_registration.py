@@ -104,6 +104,8 @@ def test_diff_shows_no_password_or_ids(reg: ModuleType) -> None:
         "roles": ["admin", "service"],
         "project": False,
         "all_roles": [],
+        "domain": True,
+        "domain_roles": [],
     }
     assert "e0" not in after_text
     assert "password" not in before_text + after_text
@@ -135,3 +137,36 @@ def test_missing_project_and_roles_are_created_first(reg: ModuleType) -> None:
         "all_roles": ["admin", "member", "reader", "service"],
     }
     assert reg.plan_changes(done, desired) == []
+
+
+STACK_DOMAIN: dict[str, Any] = {
+    "service": {},
+    "user": "heat_domain_admin",
+    "roles": [],
+    "ensure_domain": "Stack projects and users of Heat",
+    "domain_roles": ["admin"],
+}
+
+
+def test_a_missing_domain_gets_its_user_and_domain_role(reg: ModuleType) -> None:
+    current = {"domain_exists": False, "user_exists": False, "roles": [], "domain_roles": []}
+    assert actions(reg, current, STACK_DOMAIN) == [
+        "create_domain",
+        "create_user",
+        "grant_domain_role",
+    ]
+
+
+def test_a_domain_with_its_admin_needs_nothing(reg: ModuleType) -> None:
+    current = {"domain_exists": True, "user_exists": True, "password_ok": True}
+    assert actions(reg, {**current, "domain_roles": ["admin"]}, STACK_DOMAIN) == []
+    assert actions(reg, {**current, "domain_roles": []}, STACK_DOMAIN) == ["grant_domain_role"]
+
+
+def test_domain_roles_show_in_the_diff(reg: ModuleType) -> None:
+    current = {"domain_exists": False, "user": "heat_domain_admin", "user_exists": False}
+    plan = reg.plan_changes(current, STACK_DOMAIN)
+    after = reg.describe(reg.apply_plan(current, plan))
+    assert after["domain"] is True
+    assert after["domain_roles"] == ["admin"]
+    assert after["service"] is None

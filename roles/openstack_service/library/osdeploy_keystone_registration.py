@@ -31,8 +31,10 @@ options:
   cloud: {type: str, required: true, description: Admin cloud in clouds.yaml.}
   service:
     type: dict
-    required: true
-    description: "{name, type, description}."
+    default: {}
+    description: >-
+      {name, type, description}; empty registers no service (a domain and
+      its user only).
   endpoints:
     type: list
     elements: dict
@@ -42,7 +44,7 @@ options:
   user: {type: str, default: "", description: Service user; empty registers none.}
   password: {type: str, default: "", no_log: true, description: Its password.}
   domain: {type: str, default: Default, description: Domain of the user and project.}
-  project: {type: str, default: service, description: Project the roles are granted on.}
+  project: {type: str, default: service, description: Project the roles are granted on; empty none.}
   roles: {type: list, elements: str, default: [], description: Roles on the project.}
   auth_url:
     type: str
@@ -57,10 +59,20 @@ options:
     elements: str
     default: []
     description: Roles created when missing (whoever holds them).
+  ensure_domain:
+    type: str
+    default: ""
+    description: Description of the domain, created when missing; empty creates none.
+  domain_roles:
+    type: list
+    elements: str
+    default: []
+    description: The user's roles on the domain.
 """
 
 #: Actions, in the order they are applied.
 ACTION_ORDER = (
+    "create_domain",
     "create_project",
     "create_role",
     "create_service",
@@ -70,6 +82,7 @@ ACTION_ORDER = (
     "create_user",
     "set_password",
     "grant_role",
+    "grant_domain_role",
 )
 
 
@@ -80,15 +93,20 @@ def plan_changes(current: Mapping[str, Any], desired: Mapping[str, Any]) -> list
     ``endpoints`` (``[{id, interface, url}]`` of the service in the region),
     ``user_exists`` (bool), ``password_ok`` (bool; only read when the user
     exists), ``roles`` (role names the user holds on the project),
-    ``project_exists`` (bool), ``all_roles`` (every role name Keystone has).
-    ``desired``: ``service``, ``endpoints`` (``[{interface, url}]``),
+    ``project_exists`` (bool), ``all_roles`` (every role name Keystone has),
+    ``domain_exists`` (bool), ``domain_roles`` (the user's roles on the domain).
+    ``desired``: ``service`` (empty: none), ``endpoints`` (``[{interface, url}]``),
     ``user`` (empty: none), ``roles``, ``ensure_project`` (the project's
-    description; empty: leave it), ``ensure_roles`` (role names).
+    description; empty: leave it), ``ensure_roles`` (role names),
+    ``ensure_domain`` (the domain's description; empty: leave it),
+    ``domain_roles`` (the user's roles on the domain).
 
     An endpoint is matched by interface; a second endpoint of the same
     interface is left alone (an operator's own, or a load balancer's).
     """
     actions: list[dict[str, Any]] = []
+    if desired.get("ensure_domain") and not current.get("domain_exists", True):
+        actions.append({"action": "create_domain"})
     if desired.get("ensure_project") and not current.get("project_exists"):
         actions.append({"action": "create_project"})
     existing = set(current.get("all_roles") or ())
@@ -98,11 +116,13 @@ def plan_changes(current: Mapping[str, Any], desired: Mapping[str, Any]) -> list
         if role not in existing
     )
     service = current.get("service")
-    want = desired["service"]
-    if service is None:
+    want = desired.get("service") or {}
+    if want and service is None:
         actions.append({"action": "create_service"})
-    elif want.get("description") is not None and service.get("description") != want.get(
-        "description"
+    elif (
+        want
+        and want.get("description") is not None
+        and service.get("description") != want.get("description")
     ):
         actions.append({"action": "update_service", "description": want["description"]})
     by_interface: dict[str, Mapping[str, Any]] = {}
@@ -125,6 +145,14 @@ def plan_changes(current: Mapping[str, Any], desired: Mapping[str, Any]) -> list
             for role in desired.get("roles") or ()
             if role not in held
         )
+        held_on_domain = (
+            set(current.get("domain_roles") or ()) if current.get("user_exists") else set()
+        )
+        actions.extend(
+            {"action": "grant_domain_role", "role": role}
+            for role in desired.get("domain_roles") or ()
+            if role not in held_on_domain
+        )
     return sorted(actions, key=lambda a: ACTION_ORDER.index(a["action"]))
 
 
@@ -137,6 +165,8 @@ def describe(state: Mapping[str, Any]) -> dict[str, Any]:
         "user": state.get("user") if state.get("user_exists") else None,
         "roles": sorted(state.get("roles") or ()) if state.get("user_exists") else [],
         "project": state.get("project_exists", False),
+        "domain": state.get("domain_exists", True),
+        "domain_roles": sorted(state.get("domain_roles") or ()) if state.get("user_exists") else [],
         "all_roles": sorted(state.get("all_roles") or ()),
     }
 
@@ -155,6 +185,8 @@ def apply_plan(current: Mapping[str, Any], actions: Sequence[Mapping[str, Any]])
                 {**e, "url": action["url"]} if e.get("id") == action["id"] else e
                 for e in after["endpoints"]
             ]
+        elif kind == "create_domain":
+            after["domain_exists"] = True
         elif kind == "create_project":
             after["project_exists"] = True
         elif kind == "create_role":
@@ -164,6 +196,8 @@ def apply_plan(current: Mapping[str, Any], actions: Sequence[Mapping[str, Any]])
             after["roles"] = []
         elif kind == "grant_role":
             after["roles"] = [*(after.get("roles") or ()), action["role"]]
+        elif kind == "grant_domain_role":
+            after["domain_roles"] = [*(after.get("domain_roles") or ()), action["role"]]
     return after
 
 
@@ -179,7 +213,9 @@ def _read(conn: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
     want = params["service"]
     objects: dict[str, Any] = {}
     services = [
-        s for s in conn.identity.services() if s.name == want["name"] and s.type == want["type"]
+        s
+        for s in (conn.identity.services() if want else ())
+        if s.name == want["name"] and s.type == want["type"]
     ]
     service = services[0] if services else None
     objects["service"] = service
@@ -192,6 +228,8 @@ def _read(conn: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
         "roles": [],
         "project_exists": False,
         "all_roles": [],
+        "domain_exists": True,
+        "domain_roles": [],
     }
     if service is not None:
         state["service"] = {
@@ -204,17 +242,23 @@ def _read(conn: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
             for e in conn.identity.endpoints(service_id=service.id)
             if e.region_id == params["region"]
         ]
-    if params["user"] or params["ensure_project"] or params["ensure_roles"]:
-        domain = conn.identity.find_domain(params["domain"], ignore_missing=False)
-        project = conn.identity.find_project(
-            params["project"], domain_id=domain.id, ignore_missing=not params["user"]
+    if any(params[k] for k in ("user", "ensure_project", "ensure_roles", "ensure_domain")):
+        # A domain to be created may be missing (then so are its user and project).
+        domain = conn.identity.find_domain(
+            params["domain"], ignore_missing=bool(params["ensure_domain"])
         )
+        project = None
+        if domain is not None and params["project"]:
+            project = conn.identity.find_project(
+                params["project"], domain_id=domain.id, ignore_missing=not params["user"]
+            )
         # Role names by id, for the user's assignments and for new grants.
         role_names = {r.id: r.name for r in conn.identity.roles()}
         objects.update(domain=domain, project=project, roles={n: i for i, n in role_names.items()})
+        state["domain_exists"] = domain is not None
         state["project_exists"] = project is not None
         state["all_roles"] = sorted(role_names.values())
-    if params["user"]:
+    if params["user"] and objects["domain"] is not None:
         domain, project = objects["domain"], objects["project"]
         user = conn.identity.find_user(params["user"], domain_id=domain.id)
         objects["user"] = user
@@ -232,12 +276,20 @@ def _read(conn: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
                 state["password_ok"] = True
             except ks_exc.Unauthorized:
                 state["password_ok"] = False
-            state["roles"] = sorted(
-                role_names.get(a.role["id"], a.role["id"])
-                for a in conn.identity.role_assignments(
-                    user_id=user.id, scope_project_id=project.id
+            if project is not None:
+                state["roles"] = sorted(
+                    role_names.get(a.role["id"], a.role["id"])
+                    for a in conn.identity.role_assignments(
+                        user_id=user.id, scope_project_id=project.id
+                    )
                 )
-            )
+            if params["domain_roles"]:
+                state["domain_roles"] = sorted(
+                    role_names.get(a.role["id"], a.role["id"])
+                    for a in conn.identity.role_assignments(
+                        user_id=user.id, scope_domain_id=domain.id
+                    )
+                )
     return state, objects
 
 
@@ -246,7 +298,11 @@ def _write(
 ) -> None:
     kind = action["action"]
     want = params["service"]
-    if kind == "create_project":
+    if kind == "create_domain":
+        objects["domain"] = conn.identity.create_domain(
+            name=params["domain"], description=params["ensure_domain"]
+        )
+    elif kind == "create_project":
         objects["project"] = conn.identity.create_project(
             name=params["project"],
             domain_id=objects["domain"].id,
@@ -274,7 +330,7 @@ def _write(
             name=params["user"],
             password=params["password"],
             domain_id=objects["domain"].id,
-            default_project_id=objects["project"].id,
+            **({"default_project_id": objects["project"].id} if objects["project"] else {}),
         )
     elif kind == "set_password":
         conn.identity.update_user(objects["user"], password=params["password"])
@@ -283,6 +339,11 @@ def _write(
             conn.identity.find_role(action["role"], ignore_missing=False).id
         )
         conn.identity.assign_project_role_to_user(objects["project"], objects["user"], role)
+    elif kind == "grant_domain_role":
+        role = objects["roles"].get(action["role"]) or (
+            conn.identity.find_role(action["role"], ignore_missing=False).id
+        )
+        conn.identity.assign_domain_role_to_user(objects["domain"], objects["user"], role)
 
 
 def _label(action: Mapping[str, Any]) -> str:
@@ -297,7 +358,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "cloud": {"type": "str", "required": True},
-            "service": {"type": "dict", "required": True},
+            "service": {"type": "dict", "default": {}},
             "endpoints": {"type": "list", "elements": "dict", "default": []},
             "region": {"type": "str", "required": True},
             "user": {"type": "str", "default": ""},
@@ -308,6 +369,8 @@ def main() -> None:
             "auth_url": {"type": "str", "default": ""},
             "ensure_project": {"type": "str", "default": ""},
             "ensure_roles": {"type": "list", "elements": "str", "default": []},
+            "ensure_domain": {"type": "str", "default": ""},
+            "domain_roles": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -330,6 +393,8 @@ def main() -> None:
             "roles": params["roles"],
             "ensure_project": params["ensure_project"],
             "ensure_roles": params["ensure_roles"],
+            "ensure_domain": params["ensure_domain"],
+            "domain_roles": params["domain_roles"],
         }
         actions = plan_changes(current, desired)
         if not module.check_mode:
@@ -338,8 +403,8 @@ def main() -> None:
     except Exception as exc:  # any SDK failure becomes the task's message
         module.fail_json(msg=f"{type(exc).__name__}: {exc}")
     wanted_service = {
-        "name": params["service"]["name"],
-        "type": params["service"]["type"],
+        "name": params["service"].get("name"),
+        "type": params["service"].get("type"),
         "description": params["service"].get("description"),
     }
     after = apply_plan({**current, "_want_service": wanted_service}, actions)
