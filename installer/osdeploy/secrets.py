@@ -45,15 +45,23 @@ def generate_cephx_key() -> str:
 #: nova-compute.conf; logs and diffs may show them.
 IDENTIFIER_SUFFIXES = ("_fsid", "_uuid")
 
+#: Keys a service encrypts with (Heat's auth_encryption_key, for the trusts
+#: and credentials it keeps in its database): exactly this many characters.
+ENCRYPTION_KEY_SUFFIX = "_encryption_key"
+ENCRYPTION_KEY_LENGTH = 32
+
 
 def generate_secret(name: str) -> str:
     """A new value for the secret ``name``, in the form its name asks for.
 
     ``*_fsid`` and ``*_uuid``: a random UUID (a Ceph cluster's fsid, a libvirt
-    secret's UUID); ``ceph_*_key``: a cephx key; anything else a password.
+    secret's UUID); ``ceph_*_key``: a cephx key; ``*_encryption_key``: a
+    password of ``ENCRYPTION_KEY_LENGTH``; anything else a password.
     """
     if name.endswith(IDENTIFIER_SUFFIXES):
         return str(uuid.uuid4())
+    if name.endswith(ENCRYPTION_KEY_SUFFIX):
+        return generate_password(ENCRYPTION_KEY_LENGTH)
     if name.startswith("ceph_") and name.endswith("_key"):
         return generate_cephx_key()
     return generate_password()
@@ -102,4 +110,12 @@ def _read(path: Path) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
         raise OsdeployError(f"{path} must map names to string values; fix or restore the file")
+    for name, value in data.items():
+        if name.endswith(ENCRYPTION_KEY_SUFFIX) and len(value) != ENCRYPTION_KEY_LENGTH:
+            raise OsdeployError(
+                f"{name} in {path} has {len(value)} characters, but must have exactly "
+                f"{ENCRYPTION_KEY_LENGTH}; set it to {ENCRYPTION_KEY_LENGTH} letters and digits, "
+                "or, before the first deploy only, delete the line to have one generated "
+                "(the service cannot read what it encrypted with an earlier key)"
+            )
     return data

@@ -81,3 +81,13 @@ def test_secrets_take_the_form_their_name_asks_for(tmp_path: Path) -> None:
     kind, _seconds, _nanos, length = struct.unpack("<HIIH", key[:12])
     assert (len(values["ceph_admin_key"]), kind, length, len(key)) == (40, 1, 16, 28)
     assert len(values["glance_keystone_password"]) == PASSWORD_LENGTH
+
+
+def test_an_encryption_key_has_exactly_32_characters(tmp_path: Path) -> None:
+    values = ensure_passwords(tmp_path, ["heat_auth_encryption_key"])
+    assert len(values["heat_auth_encryption_key"]) == 32
+    path = tmp_path / "passwords.yml"
+    path.write_text("heat_auth_encryption_key: tooshort\n")
+    path.chmod(0o600)
+    with pytest.raises(OsdeployError, match="has 8 characters, but must have exactly 32"):
+        ensure_passwords(tmp_path, ["heat_auth_encryption_key"])
