@@ -19,6 +19,7 @@ from osdeploy.verify.orchestration import (
     cfn_parameters,
     cfn_statuses,
     credential_access,
+    drop_unset_times,
     engines_up,
     event_time,
     hot_parameters,
@@ -290,6 +291,45 @@ def test_credential_access_key() -> None:
         "osdeploy-heat-1"
     )
     assert credential_access("{}") == credential_access("no json") == credential_access("[]") == ""
+
+
+#: What Heat's ListStacks answers (cut to one stack): "None" for the times it lacks.
+LIST_STACKS = (
+    b"<ListStacksResponse><ListStacksResult><StackSummaries><member>"
+    b"<CreationTime>2026-12-06T02:26:16Z</CreationTime><LastUpdatedTime>None</LastUpdatedTime>"
+    b"<StackId>arn:openstack:heat::p:stacks/osdeploy-heat-cfn/9c6b</StackId>"
+    b"<StackName>osdeploy-heat-cfn</StackName><StackStatus>CREATE_COMPLETE</StackStatus>"
+    b"<DeletionTime>None</DeletionTime></member></StackSummaries></ListStacksResult>"
+    b"</ListStacksResponse>"
+)
+
+
+def test_an_aws_client_parses_heat_s_answer_once_unset_times_are_dropped() -> None:
+    import boto3
+    from botocore.parsers import create_parser
+
+    client = boto3.client(
+        "cloudformation",
+        endpoint_url="http://heat:8000/v1/",
+        region_name="RegionOne",
+        aws_access_key_id="a",
+        aws_secret_access_key="s",
+    )
+    shape = client.meta.service_model.operation_model("ListStacks").output_shape
+
+    def parse(body: bytes) -> Any:
+        response = {"body": body, "headers": {}, "status_code": 200}
+        return create_parser("query").parse(response, shape)
+
+    # (boto3's endpoint reports it as a ResponseParserError)
+    with pytest.raises(ValueError, match='Invalid timestamp "None"'):
+        parse(LIST_STACKS)
+    body = drop_unset_times(LIST_STACKS)
+    assert b"None" not in body
+    assert b"<CreationTime>2026-12-06T02:26:16Z</CreationTime>" in body
+    (summary,) = parse(body)["StackSummaries"]
+    assert cfn_statuses([summary]) == {"osdeploy-heat-cfn": "CREATE_COMPLETE"}
+    assert "LastUpdatedTime" not in summary
 
 
 def test_cfn_statuses_leave_deleted_stacks_out() -> None:
