@@ -11,10 +11,11 @@ One module per area; each check registers itself where it is defined
 - `compute`: Placement, Neutron and the Nova scenario
 - `storage` (with `ceph`, where and as whom Ceph is read): Ceph and Cinder
 - `object_storage`: Swift
+- `orchestration`: Heat (stacks from docs/examples, both APIs)
 - `run`: `run_verify`, the planned services' checks in plan order (`--skip`)
 
-The services still to come get one module each: `orchestration` (Heat),
-`dashboard` (Horizon), `telemetry` (Ceilometer).
+The services still to come get one module each: `dashboard` (Horizon),
+`telemetry` (Ceilometer).
 Every module of this package is imported below, so a new area module's
 checks register without touching this file. An area module imports from
 `core` (and `net`), never from this package's root.
