@@ -55,11 +55,12 @@ def service_config_lines(host):
 
 @pytest.fixture(scope="module")
 def schema_at_head(host):
-    """check(manage, migrations): `<manage> db version` names the newest
-    alembic head of the package's migrations directory."""
+    """check(manage, migrations, version): `<manage> <version>` (default
+    "db version") names the newest alembic head of the package's migrations
+    directory."""
 
-    def check(manage, migrations):
-        version = host.check_output(f"{manage} db version")
+    def check(manage, migrations, version="db version"):
+        version = host.check_output(f"{manage} {version}")
         heads = host.check_output(
             "python3 -c 'from alembic.script import ScriptDirectory as S; "
             f'print(*S("{migrations}").get_heads())\''

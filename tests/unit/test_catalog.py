@@ -52,6 +52,7 @@ def test_the_compute_path_is_deployable(catalog: Catalog) -> None:
         "neutron",
         "cinder",
         "swift",
+        "heat",
     )
 
 
@@ -95,7 +96,7 @@ def test_dependencies(catalog: Catalog, service: str, depends: set[str]) -> None
         ("neutron", {9696, 6641, 6642}),
         ("cinder", {8776}),
         ("swift", {8080, 6200, 6201, 6202, 873}),
-        ("heat", {8004, 8000}),
+        ("heat", {8004, 8000, 8010}),
         ("horizon", {80}),
         ("ceilometer", set()),
     ],
