@@ -445,7 +445,15 @@ def check_heat_stack_hot(ctx: VerifyContext) -> str:
         raise CheckFailed("no external network — set neutron_external_network in overrides")
     with_volume = "cinder" in ctx.plan
     parameters = hot_parameters(external.name, with_volume)
-    stack, took = _create(conn, HOT_STACK, HOT_TEMPLATE, parameters)
+    try:
+        stack, took = _create(conn, HOT_STACK, HOT_TEMPLATE, parameters)
+    except CheckFailed as exc:
+        if "WaitConditionTimeout" not in str(exc):
+            raise
+        raise CheckFailed(
+            f"{exc}; the server did not signal: does a guest reach Heat's API at "
+            f"{conn.endpoint_for('orchestration')}? Its console log says what it got"
+        ) from exc
     outputs = outputs_of(stack.outputs)
     server_id = str(outputs["server_id"])
     signalled = signal_data(outputs["signal_data"])
