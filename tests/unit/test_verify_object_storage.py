@@ -13,7 +13,6 @@ from osdeploy.verify.object_storage import (
     Placement,
     expected_replicas,
     host_to_stop,
-    is_verify_credential,
     object_server_url,
     parse_get_nodes,
     slo_manifest,
@@ -140,14 +139,6 @@ def test_segments_and_their_slo_manifest() -> None:
     assert [m["path"] for m in manifest] == [f"/c_segments/big/00{i}" for i in range(3)]
     with pytest.raises(ValueError):
         slo_manifest("c_segments", ["big/000"], segments)
-
-
-def test_verify_credentials_are_told_by_their_access_key() -> None:
-    assert is_verify_credential(json.dumps({"access": "osdeploy-verify-1a2b", "secret": "x"}))
-    assert not is_verify_credential(json.dumps({"access": "9f8e7d", "secret": "x"}))
-    assert not is_verify_credential("not json")
-    assert not is_verify_credential("[]")
-    assert not is_verify_credential("")
 
 
 def test_checks_are_registered_as_one_attempt() -> None:

@@ -11,14 +11,13 @@ import pytest
 
 from osdeploy.verify import CHECKS
 from osdeploy.verify.compute import FLAVOR, IMAGE_NAME
-from osdeploy.verify.core import PREFIX, CheckFailed
+from osdeploy.verify.core import PREFIX, CheckFailed, credential_access
 from osdeploy.verify.orchestration import (
     CFN_TEMPLATE,
     HEAT_PREFIX,
     HOT_TEMPLATE,
     cfn_parameters,
     cfn_statuses,
-    credential_access,
     drop_unset_times,
     engines_up,
     event_time,

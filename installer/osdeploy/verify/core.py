@@ -12,7 +12,9 @@ printed.
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import threading
 import time
 import urllib.parse
@@ -308,3 +310,34 @@ def is_dropped_connection(exc: BaseException) -> bool:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return False
+
+
+def credential_access(blob: str) -> str:
+    """The access key of an EC2 credential's blob ("" when not one)."""
+    try:
+        access = json.loads(blob).get("access")
+    except (ValueError, AttributeError):
+        return ""
+    return access if isinstance(access, str) else ""
+
+
+def new_ec2_credential(conn: Any, prefix: str) -> tuple[str, str]:
+    """A new EC2 credential of the connection's user in its project, for an
+    AWS client: (access, secret); the access key starts with ``prefix``, so
+    that ``remove_ec2_credentials`` finds it again."""
+    access, secret = f"{prefix}-{secrets.token_hex(8)}", secrets.token_hex(20)
+    conn.identity.create_credential(
+        type="ec2",
+        blob=json.dumps({"access": access, "secret": secret}),
+        project_id=conn.current_project_id,
+        user_id=conn.current_user_id,
+    )
+    return access, secret
+
+
+def remove_ec2_credentials(conn: Any, prefix: str) -> None:
+    """Delete the connection user's EC2 credentials whose access key starts with ``prefix``."""
+    identity = conn.identity
+    for credential in identity.credentials(user_id=conn.current_user_id, type="ec2"):
+        if credential_access(credential.blob or "").startswith(prefix):
+            identity.delete_credential(credential)

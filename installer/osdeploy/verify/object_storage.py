@@ -27,7 +27,6 @@ import functools
 import hashlib
 import json
 import os
-import secrets
 import shlex
 import time
 import urllib.error
@@ -44,6 +43,8 @@ from osdeploy.verify.core import (
     VerifyContext,
     check,
     explain,
+    new_ec2_credential,
+    remove_ec2_credentials,
 )
 from osdeploy.verify.net import NET_TIMEOUT, root_url
 
@@ -143,15 +144,6 @@ def slo_manifest(container: str, names: Sequence[str], segments: Sequence[bytes]
     )
 
 
-def is_verify_credential(blob: str) -> bool:
-    """An EC2 credential these checks made (its access key starts with PREFIX)."""
-    try:
-        access = json.loads(blob).get("access")
-    except (ValueError, AttributeError):
-        return False
-    return isinstance(access, str) and access.startswith(PREFIX)
-
-
 # -- edges ---------------------------------------------------------------------
 
 
@@ -244,13 +236,6 @@ def _systemctl(ctx: VerifyContext, host: str, action: str) -> None:
         raise CheckFailed(f"`{command}` on {host} failed (exit {code}): {out.strip()[-300:]}")
 
 
-def _remove_ec2_credentials(conn: Any) -> None:
-    identity = conn.identity
-    for credential in identity.credentials(user_id=conn.current_user_id, type="ec2"):
-        if is_verify_credential(credential.blob or ""):
-            identity.delete_credential(credential)
-
-
 def _s3_round_trip(ctx: VerifyContext, conn: Any, container: str, data: bytes) -> int:
     """Through S3 with a new EC2 credential of admin: the container is a
     bucket, its object listed and read equal, a second object put that Swift
@@ -260,13 +245,7 @@ def _s3_round_trip(ctx: VerifyContext, conn: Any, container: str, data: bytes) -
     from botocore.exceptions import BotoCoreError, ClientError
 
     endpoint, _account = storage_url_parts(conn.object_store.get_endpoint())
-    access, secret = f"{PREFIX}-{secrets.token_hex(8)}", secrets.token_hex(20)
-    conn.identity.create_credential(
-        type="ec2",
-        blob=json.dumps({"access": access, "secret": secret}),
-        project_id=conn.current_project_id,
-        user_id=conn.current_user_id,
-    )
+    access, secret = new_ec2_credential(conn, PREFIX)
     s3 = boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -322,7 +301,7 @@ def check_swift_objects(ctx: VerifyContext) -> str:
     container = f"{PREFIX}-objects"
     data = os.urandom(OBJECT_BYTES)
     remove_containers(conn, container)
-    _remove_ec2_credentials(conn)
+    remove_ec2_credentials(conn, PREFIX)
     try:
         store.create_container(name=container)
         store.upload_object(container=container, name="sdk", data=data)
@@ -341,7 +320,7 @@ def check_swift_objects(ctx: VerifyContext) -> str:
         buckets = _s3_round_trip(ctx, conn, container, data)
     finally:
         remove_containers(conn, container)
-        _remove_ec2_credentials(conn)
+        remove_ec2_credentials(conn, PREFIX)
     return (
         f"{OBJECT_BYTES >> 10} KiB object put, listed and read back equal through openstacksdk "
         f"and plain HTTP with a token; S3 (EC2 credential, sigv4, region "

@@ -34,7 +34,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -56,7 +55,14 @@ from osdeploy.verify.compute import (
     _until_reported,
     _wait,
 )
-from osdeploy.verify.core import API_TIMEOUT, CheckFailed, VerifyContext, check
+from osdeploy.verify.core import (
+    API_TIMEOUT,
+    CheckFailed,
+    VerifyContext,
+    check,
+    new_ec2_credential,
+    remove_ec2_credentials,
+)
 from osdeploy.verify.net import NET_TIMEOUT
 
 SERVICE = "heat"
@@ -241,15 +247,6 @@ def leftovers(
         elif name.startswith(prefix):
             left.append(f"{item['kind']} {name}")
     return left
-
-
-def credential_access(blob: str) -> str:
-    """The access key of an EC2 credential's blob ("" when not one)."""
-    try:
-        access = json.loads(blob).get("access")
-    except (ValueError, AttributeError):
-        return ""
-    return access if isinstance(access, str) else ""
 
 
 def drop_unset_times(body: bytes) -> bytes:
@@ -579,13 +576,6 @@ def check_heat_stack_cfn(ctx: VerifyContext) -> str:
     )
 
 
-def _remove_ec2_credentials(conn: Any) -> None:
-    identity = conn.identity
-    for credential in identity.credentials(user_id=conn.current_user_id, type="ec2"):
-        if credential_access(credential.blob or "").startswith(HEAT_PREFIX):
-            identity.delete_credential(credential)
-
-
 def _cfn_client(ctx: VerifyContext, endpoint: str, access: str, secret: str) -> Any:
     """boto3's CloudFormation client at Heat's CFN API, with two allowances
     for Heat: a POST to /v1 (the catalog's URL as an AWS client uses it) is a
@@ -624,14 +614,8 @@ def check_heat_cfn_api(ctx: VerifyContext) -> str:
     if not endpoint:
         raise CheckFailed("no cloudformation endpoint in the catalog — run `osdeploy deploy`")
     native = {s.name: s for s in conn.orchestration.stacks() if s.name.startswith(HEAT_PREFIX)}
-    _remove_ec2_credentials(conn)
-    access, secret = f"{HEAT_PREFIX}-{secrets.token_hex(8)}", secrets.token_hex(20)
-    conn.identity.create_credential(
-        type="ec2",
-        blob=json.dumps({"access": access, "secret": secret}),
-        project_id=conn.current_project_id,
-        user_id=conn.current_user_id,
-    )
+    remove_ec2_credentials(conn, HEAT_PREFIX)
+    access, secret = new_ec2_credential(conn, HEAT_PREFIX)
     step = "ListStacks"
     try:
         cfn = _cfn_client(ctx, endpoint, access, secret)
@@ -648,7 +632,7 @@ def check_heat_cfn_api(ctx: VerifyContext) -> str:
             "EC2 signature; [ec2authtoken] auth_uri must be Keystone's /v3)"
         ) from exc
     finally:
-        _remove_ec2_credentials(conn)
+        remove_ec2_credentials(conn, HEAT_PREFIX)
     want = {name: stack.status for name, stack in native.items()}
     got = {name: str(d.get("StackStatus")) for name, d in described.items()}
     if {n: s for n, s in listed.items() if n in want} != want or got != want:
