@@ -65,8 +65,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: deps
-	ruff check installer tests tools plugins $(wildcard roles/*/library)
-	ruff format --check installer tests tools plugins $(wildcard roles/*/library)
+	ruff check installer tests tools plugins $(wildcard roles/*/library roles/*/files/*.py)
+	ruff format --check installer tests tools plugins $(wildcard roles/*/library roles/*/files/*.py)
 	mypy
 	yamllint -s .
 	ansible-lint

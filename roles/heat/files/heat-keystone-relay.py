@@ -64,7 +64,8 @@ def handler(sess: session.Session, keystone: str) -> type[http.server.BaseHTTPRe
                 and "X-Auth-Token" not in self.headers
             ):
                 headers["X-Auth-Token"] = sess.get_token() or ""
-            request = urllib.request.Request(
+            # keystone is heat.conf's http(s) URL; the path is the client's.
+            request = urllib.request.Request(  # noqa: S310
                 keystone + self.path, data=body, headers=headers, method=self.command
             )
             try:
@@ -82,9 +83,10 @@ def handler(sess: session.Session, keystone: str) -> type[http.server.BaseHTTPRe
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _forward
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             # The journal keeps method, path and status; never a header.
-            sys.stderr.write(f"{self.command} {self.path.split('?')[0]} {args[1:2]}\n")
+            status = args[1] if len(args) > 1 else "-"
+            sys.stderr.write(f"{self.command} {self.path.split('?')[0]} {status}\n")
 
     return Relay
 
