@@ -254,6 +254,26 @@ def check_nova_hypervisors(ctx: VerifyContext) -> str:
     return f"{len(computes)} hypervisors up ({', '.join(kinds)}), each in placement"
 
 
+#: What this scenario hands on in ``ctx.scratch``. Its first and last steps
+#: forget only these: other services' checks run beside it and keep theirs.
+SCRATCH_KEYS = (
+    "network",
+    "subnet",
+    "router",
+    "group",
+    "external",
+    "servers",
+    "ports",
+    "addresses",
+    "floating_ip",
+)
+
+
+def _forget(ctx: VerifyContext) -> None:
+    for key in SCRATCH_KEYS:
+        ctx.scratch.pop(key, None)
+
+
 def _cleanup(ctx: VerifyContext) -> list[str]:
     """Delete every resource of this scenario (by name prefix); what was removed."""
     conn = ctx.admin()
@@ -298,7 +318,7 @@ def _cleanup(ctx: VerifyContext) -> list[str]:
 @check("compute_network")
 def check_compute_network(ctx: VerifyContext) -> str:
     conn = ctx.admin()
-    ctx.scratch.clear()
+    _forget(ctx)
     leftovers = _cleanup(ctx)
     external = [n for n in conn.network.networks(is_router_external=True)]
     if not external:
@@ -668,7 +688,7 @@ def check_compute_lifecycle(ctx: VerifyContext) -> str:
         steps.append(f"stopped and started the server on {server.compute_host or host}")
     ids = {s.id for s in servers.values()}
     removed = _cleanup(ctx)
-    ctx.scratch.clear()
+    _forget(ctx)
     left: list[str] = []
 
     def nothing_left() -> bool:

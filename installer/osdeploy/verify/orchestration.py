@@ -25,8 +25,8 @@
 Stacks and what Heat names after them start with HEAT_PREFIX, not
 core.PREFIX: the compute scenario removes everything named PREFIX* in every
 project when it starts and ends, beside these checks. The checks after
-`heat_stack_hot` find the stacks by name in the cloud, not in
-``ctx.scratch`` (the compute scenario's last step clears it while these run).
+`heat_stack_hot` find the stacks by name in the cloud, so that a check run
+without them (`osdeploy verify --skip`) finds what an earlier run made.
 """
 
 from __future__ import annotations
