@@ -16,6 +16,19 @@ def address(host):
 
 
 @pytest.fixture(scope="module")
+def curl(host):
+    """call(*args): HTTP status code and body of a curl call run on the host
+    (args: curl options and the URL, shell-quoted by the caller)."""
+
+    def call(*args):
+        cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
+        assert cmd.rc == 0, cmd.stderr
+        return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
+
+    return call
+
+
+@pytest.fixture(scope="module")
 def listens_only_on_address(host, address):
     """check(port): the port listens on the host's address, not on all addresses or loopback."""
 

@@ -72,13 +72,6 @@ def _create_backup(host, name, volume_id, created, timeout=180):
         time.sleep(10)
 
 
-def _curl(host, *args):
-    """HTTP status code and body of a curl call run on the host."""
-    cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
-    assert cmd.rc == 0, cmd.stderr
-    return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
-
-
 def _wait_status(host, kind, resource_id, status, timeout=180):
     """`openstack <kind> show` until its status is `status` (fails on error states)."""
     deadline = time.monotonic() + timeout
@@ -152,15 +145,15 @@ def _sha256_first_gib(host, image):
     return out.split()[0]
 
 
-def test_versions_without_a_token(host, address):
-    status, body = _curl(host, f"http://{address}:{PORT}/")
+def test_versions_without_a_token(host, address, curl):
+    status, body = curl(f"http://{address}:{PORT}/")
     assert status == 300
     current = [v for v in json.loads(body)["versions"] if v["status"] == "CURRENT"]
     assert [v["id"] for v in current] == ["v3.0"]
 
 
-def test_api_requires_a_token(host, address):
-    status, _ = _curl(host, f"http://{address}:{PORT}/v3/volumes")
+def test_api_requires_a_token(host, address, curl):
+    status, _ = curl(f"http://{address}:{PORT}/v3/volumes")
     assert status == 401
 
 

@@ -10,13 +10,6 @@ PORT = 9292
 SOURCE = "/tmp/molecule-image.raw"
 
 
-def _curl(host, *args):
-    """HTTP status code and body of a curl call run on the host."""
-    cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
-    assert cmd.rc == 0, cmd.stderr
-    return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
-
-
 def _openstack(host, *args, json_output=True):
     """The openstack CLI as the Keystone admin (the admin cloud keystone wrote)."""
     fmt = " -f json" if json_output else ""
@@ -51,16 +44,16 @@ def source(host):
     return SOURCE
 
 
-def test_versions(host, address):
-    status, body = _curl(host, f"http://{address}:{PORT}/versions")
+def test_versions(host, address, curl):
+    status, body = curl(f"http://{address}:{PORT}/versions")
     assert status == 200
     current = [v for v in json.loads(body)["versions"] if v["status"] == "CURRENT"]
     assert len(current) == 1
     assert current[0]["id"].startswith("v2.")
 
 
-def test_api_requires_a_token(host, address):
-    status, _ = _curl(host, f"http://{address}:{PORT}/v2/images")
+def test_api_requires_a_token(host, address, curl):
+    status, _ = curl(f"http://{address}:{PORT}/v2/images")
     assert status == 401
 
 
@@ -74,24 +67,20 @@ def test_endpoints_in_the_catalog(host, address):
     }
 
 
-def test_stores_and_import_methods(host, address):
+def test_stores_and_import_methods(host, address, curl):
     token = _token(host)
-    status, body = _curl(
-        host, f"-H 'X-Auth-Token: {token}'", f"http://{address}:{PORT}/v2/info/stores"
-    )
+    status, body = curl(f"-H 'X-Auth-Token: {token}'", f"http://{address}:{PORT}/v2/info/stores")
     assert status == 200, body
     stores = json.loads(body)["stores"]
     # Glance writes the flag as a string.
     assert [(s["id"], str(s.get("default")).lower()) for s in stores] == [("file", "true")]
-    status, body = _curl(
-        host, f"-H 'X-Auth-Token: {token}'", f"http://{address}:{PORT}/v2/info/import"
-    )
+    status, body = curl(f"-H 'X-Auth-Token: {token}'", f"http://{address}:{PORT}/v2/info/import")
     assert status == 200, body
     methods = json.loads(body)["import-methods"]["value"]
     assert sorted(methods) == ["glance-direct", "web-download"]
 
 
-def test_metadata_definitions_loaded(host, address):
+def test_metadata_definitions_loaded(host, address, curl):
     """The namespaces Debian ships are in the database, with their resource types."""
     shipped = host.check_output("ls /etc/glance/metadefs/*.json | wc -l")
     listed = _openstack(host, "image metadef namespace list")
@@ -107,11 +96,11 @@ def test_metadata_definitions_loaded(host, address):
         ("OS::OperatingSystem", "OS::Glance::Image"),
     ):
         assert name in names
-        status, body = _curl(host, f"-H 'X-Auth-Token: {token}'", f"{api}/namespaces/{name}")
+        status, body = curl(f"-H 'X-Auth-Token: {token}'", f"{api}/namespaces/{name}")
         assert status == 200, body
         associated = {a["name"] for a in json.loads(body)["resource_type_associations"]}
         assert resource_type in associated, (name, associated)
-    status, body = _curl(host, f"-H 'X-Auth-Token: {token}'", f"{api}/resource_types")
+    status, body = curl(f"-H 'X-Auth-Token: {token}'", f"{api}/resource_types")
     assert status == 200, body
     types = {t["name"] for t in json.loads(body)["resource_types"]}
     assert {"OS::Glance::Image", "OS::Nova::Flavor", "OS::Cinder::Volume"} <= types
@@ -122,7 +111,7 @@ def test_metadata_definitions_loaded(host, address):
     assert stamp.content_string.strip() == current
 
 
-def test_web_download_uri_filter(host, address):
+def test_web_download_uri_filter(host, address, curl):
     """web-download refuses a URL on a port glance_import_allowed_ports leaves out."""
     token = _token(host)
     auth = f"-H 'X-Auth-Token: {token}' -H 'Content-Type: application/json'"
@@ -131,7 +120,7 @@ def test_web_download_uri_filter(host, address):
     # Through the API: an image with no data stays "queued", the status an
     # import needs.
     create = json.dumps({"name": name, "disk_format": "raw", "container_format": "bare"})
-    status, body = _curl(host, "-X POST", auth, f"-d '{create}'", images)
+    status, body = curl("-X POST", auth, f"-d '{create}'", images)
     assert status == 201, body
     image = json.loads(body)
     assert image["status"] == "queued"
@@ -139,9 +128,7 @@ def test_web_download_uri_filter(host, address):
         method = json.dumps(
             {"method": {"name": "web-download", "uri": f"http://{address}:{PORT}/versions"}}
         )
-        status, answer = _curl(
-            host, "-X POST", auth, f"-d '{method}'", f"{images}/{image['id']}/import"
-        )
+        status, answer = curl("-X POST", auth, f"-d '{method}'", f"{images}/{image['id']}/import")
         assert status == 400, answer
         assert "does not pass filtering" in answer, answer
     finally:

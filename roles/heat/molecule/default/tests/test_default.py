@@ -63,13 +63,6 @@ CFN = json.dumps(
 )
 
 
-def _curl(host, *args):
-    """HTTP status code and body of a curl call run on the host."""
-    cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
-    assert cmd.rc == 0, cmd.stderr
-    return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
-
-
 def _openstack(host, address, *args, json_output=True):
     """The openstack CLI as the admin, through the catalog."""
     env = {
@@ -134,14 +127,14 @@ def _delete(host, address, stack):
     assert stack not in {s["Stack Name"] for s in listed}
 
 
-def test_healthcheck_on_both_apis(host, address):
+def test_healthcheck_on_both_apis(host, address, curl):
     for port in (API_PORT, CFN_PORT):
-        status, _ = _curl(host, f"http://{address}:{port}/healthcheck")
+        status, _ = curl(f"http://{address}:{port}/healthcheck")
         assert status == 200
 
 
-def test_native_api_requires_a_token(host, address):
-    status, _ = _curl(host, f"http://{address}:{API_PORT}/v1/{uuid.uuid4().hex}/stacks")
+def test_native_api_requires_a_token(host, address, curl):
+    status, _ = curl(f"http://{address}:{API_PORT}/v1/{uuid.uuid4().hex}/stacks")
     assert status == 401
 
 
@@ -176,7 +169,7 @@ def test_engines_report_up(host, address):
     assert len(engines) == int(workers.split("=")[1])
 
 
-def test_hot_stack_waits_for_the_native_signal(host, address):
+def test_hot_stack_waits_for_the_native_signal(host, address, curl):
     name = f"molecule-hot-{uuid.uuid4().hex[:8]}"
     nonce = uuid.uuid4().hex
     _create(host, address, HOT, name)
@@ -187,8 +180,7 @@ def test_hot_stack_waits_for_the_native_signal(host, address):
         time.sleep(5)
         assert _status(host, address, name) == "CREATE_IN_PROGRESS"
         body = json.dumps({"status": "SUCCESS", "reason": "molecule", "data": nonce})
-        status, _ = _curl(
-            host,
+        status, _ = curl(
             "-X POST -H 'Content-Type: application/json'",
             f"-H {shlex.quote('X-Auth-Token: ' + token)}",
             f"--data {shlex.quote(body)}",
@@ -204,7 +196,7 @@ def test_hot_stack_waits_for_the_native_signal(host, address):
         _delete(host, address, name)
 
 
-def test_cfn_stack_waits_for_the_presigned_url(host, address):
+def test_cfn_stack_waits_for_the_presigned_url(host, address, curl):
     name = f"molecule-cfn-{uuid.uuid4().hex[:8]}"
     nonce = uuid.uuid4().hex
     _create(host, address, CFN, name)
@@ -219,8 +211,8 @@ def test_cfn_stack_waits_for_the_presigned_url(host, address):
         body = json.dumps(
             {"Status": "SUCCESS", "Reason": "molecule", "UniqueId": "1", "Data": nonce}
         )
-        status, answer = _curl(
-            host, "-X PUT -H 'Content-Type:'", f"--data-binary {shlex.quote(body)}", shlex.quote(url)
+        status, answer = curl(
+            "-X PUT -H 'Content-Type:'", f"--data-binary {shlex.quote(body)}", shlex.quote(url)
         )
         assert status == 200, answer
         assert _settled(host, address, name) == "CREATE_COMPLETE"
@@ -254,13 +246,12 @@ def test_listens_on_bind_address_only(listens_only_on_address):
     listens_only_on_address(CFN_PORT)
 
 
-def test_keystone_relay_on_loopback_only_and_keystone_stays_closed(host, address):
+def test_keystone_relay_on_loopback_only_and_keystone_stays_closed(host, address, curl):
     relay = host.socket(f"tcp://127.0.0.1:{PORTS['keystone_relay']}")
     assert relay.is_listening
     assert not host.socket(f"tcp://{address}:{PORTS['keystone_relay']}").is_listening
     # Keystone itself still refuses an EC2 check without a token (OSSA-2025-002).
-    status, _ = _curl(
-        host,
+    status, _ = curl(
         "-X POST -H 'Content-Type: application/json'",
         """--data '{"credentials": {"access": "x", "signature": "y"}}'""",
         f"http://{address}:{KEYSTONE_PORT}/v3/ec2tokens",

@@ -9,14 +9,7 @@ ADMIN_PASSWORD = 'molecule-admin"pa$s'
 PORT = 5000
 
 
-def _curl(host, *args):
-    """HTTP status line code and body of a curl call run on the host."""
-    cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
-    assert cmd.rc == 0, cmd.stderr
-    return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
-
-
-def _token(host, address):
+def _token(host, address, curl):
     body = {
         "auth": {
             "identity": {
@@ -32,23 +25,22 @@ def _token(host, address):
             "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
         }
     }
-    return _curl(
-        host,
+    return curl(
         "-D /tmp/molecule-headers -H 'Content-Type: application/json'",
         f"--data {shlex.quote(json.dumps(body))} http://{address}:{PORT}/v3/auth/tokens",
     )
 
 
-def test_version_document(host, address):
-    status, body = _curl(host, f"http://{address}:{PORT}/v3")
+def test_version_document(host, address, curl):
+    status, body = curl(f"http://{address}:{PORT}/v3")
     assert status == 200
     version = json.loads(body)["version"]
     assert version["status"] == "stable"
     assert version["id"].startswith("v3.")
 
 
-def test_admin_token_and_catalog(host, address):
-    status, body = _token(host, address)
+def test_admin_token_and_catalog(host, address, curl):
+    status, body = _token(host, address, curl)
     assert status == 201, body
     headers = host.file("/tmp/molecule-headers").content_string.lower()
     assert "x-subject-token:" in headers
@@ -61,14 +53,13 @@ def test_admin_token_and_catalog(host, address):
         assert endpoint["region_id"] == "RegionOne"
         assert endpoint["url"] == f"http://{address}:{PORT}"
         # The bare endpoint URL answers with the version list (300).
-        status, versions = _curl(host, endpoint["url"])
+        status, versions = curl(endpoint["url"])
         assert status == 300
         assert "versions" in json.loads(versions)
 
 
-def test_wrong_password_is_rejected(host, address):
-    status, _ = _curl(
-        host,
+def test_wrong_password_is_rejected(host, address, curl):
+    status, _ = curl(
         "-H 'Content-Type: application/json' --data "
         """'{"auth": {"identity": {"methods": ["password"], "password": {"user": """
         """{"name": "admin", "domain": {"id": "default"}, "password": "wrong"}}}}}'""",

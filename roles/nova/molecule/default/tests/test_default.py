@@ -14,12 +14,6 @@ def _openstack(host, *args):
     return json.loads(cmd.stdout)
 
 
-def _curl(host, url):
-    cmd = host.run(f"curl -sS -o /tmp/molecule-body -w '%{{http_code}}' {url}")
-    assert cmd.rc == 0, cmd.stderr
-    return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
-
-
 @pytest.fixture(scope="module")
 def hostname(host):
     """Name of the host's nova services: its inventory name (the container name)."""
@@ -77,28 +71,28 @@ def test_compute_endpoints_in_the_catalog(host, address):
     }
 
 
-def test_compute_api_serves_with_a_token_only(host, address):
+def test_compute_api_serves_with_a_token_only(host, address, curl):
     # (server list would need an image service endpoint: glance is not here)
     assert isinstance(_openstack(host, "flavor list"), list)
-    status, _ = _curl(host, f"http://{address}:8774/v2.1/servers")
+    status, _ = curl(f"http://{address}:8774/v2.1/servers")
     assert status == 401
 
 
-def test_compute_api_version_document(host, address):
-    status, body = _curl(host, f"http://{address}:8774/")
+def test_compute_api_version_document(host, address, curl):
+    status, body = curl(f"http://{address}:8774/")
     assert status == 200
     versions = {v["id"]: v for v in json.loads(body)["versions"]}
     assert versions["v2.1"]["status"] == "CURRENT"
 
 
-def test_metadata_api_answers(host, address):
-    status, body = _curl(host, f"http://{address}:8775/")
+def test_metadata_api_answers(host, address, curl):
+    status, body = curl(f"http://{address}:8775/")
     assert status == 200
     assert "latest" in body.split()
 
 
-def test_novncproxy_serves_the_console_page(host, address):
-    status, body = _curl(host, f"http://{address}:6080/vnc_auto.html")
+def test_novncproxy_serves_the_console_page(host, address, curl):
+    status, body = curl(f"http://{address}:6080/vnc_auto.html")
     assert status == 200
     assert "noVNC" in body
 

@@ -12,13 +12,6 @@ KEYSTONE_PORT = load_catalog()["keystone"].ports["public"]
 KS_PASSWORD = "molecule-placement-ks"
 
 
-def _curl(host, *args):
-    """HTTP status code and body of a curl call run on the host."""
-    cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
-    assert cmd.rc == 0, cmd.stderr
-    return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
-
-
 def _openstack(host, address, *args, json_output=True):
     """The openstack CLI as placement's service user, through the catalog."""
     env = {
@@ -39,8 +32,8 @@ def _openstack(host, address, *args, json_output=True):
     return json.loads(cmd.stdout) if json_output else cmd.stdout
 
 
-def test_version_document(host, address):
-    status, body = _curl(host, f"http://{address}:{PORT}/")
+def test_version_document(host, address, curl):
+    status, body = curl(f"http://{address}:{PORT}/")
     assert status == 200
     versions = json.loads(body)["versions"]
     assert len(versions) == 1
@@ -51,8 +44,8 @@ def test_version_document(host, address):
     assert (int(major), int(minor)) >= (1, 39)
 
 
-def test_api_requires_a_token(host, address):
-    status, _ = _curl(host, f"http://{address}:{PORT}/resource_providers")
+def test_api_requires_a_token(host, address, curl):
+    status, _ = curl(f"http://{address}:{PORT}/resource_providers")
     assert status == 401
 
 
