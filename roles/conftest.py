@@ -4,6 +4,8 @@ pytest finds this file because it lies between the rootdir (the repository,
 pyproject.toml) and every roles/<role>/molecule/<scenario>/tests/ directory.
 """
 
+import json
+
 import pytest
 
 
@@ -24,6 +26,21 @@ def curl(host):
         cmd = host.run("curl -sS -o /tmp/molecule-body -w '%{http_code}' " + " ".join(args))
         assert cmd.rc == 0, cmd.stderr
         return int(cmd.stdout), host.file("/tmp/molecule-body").content_string
+
+    return call
+
+
+@pytest.fixture(scope="module")
+def openstack_admin(host):
+    """call(*args, json_output=True): the openstack CLI on the host as Keystone's
+    admin (the admin cloud the keystone role writes to /etc/openstack/clouds.yaml,
+    internal endpoints); JSON output parsed unless json_output is false."""
+
+    def call(*args, json_output=True):
+        fmt = " -f json" if json_output else ""
+        cmd = host.run(f"openstack --os-cloud osdeploy-admin {' '.join(args)}{fmt}")
+        assert cmd.rc == 0, cmd.stderr
+        return json.loads(cmd.stdout) if json_output else cmd.stdout
 
     return call
 

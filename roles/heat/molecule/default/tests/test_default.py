@@ -63,67 +63,47 @@ CFN = json.dumps(
 )
 
 
-def _openstack(host, address, *args, json_output=True):
-    """The openstack CLI as the admin, through the catalog."""
-    env = {
-        "OS_AUTH_URL": f"http://{address}:{KEYSTONE_PORT}",
-        "OS_USERNAME": "admin",
-        "OS_PASSWORD": "molecule-admin",
-        "OS_PROJECT_NAME": "admin",
-        "OS_USER_DOMAIN_NAME": "Default",
-        "OS_PROJECT_DOMAIN_NAME": "Default",
-        "OS_REGION_NAME": "RegionOne",
-        "OS_IDENTITY_API_VERSION": "3",
-        "OS_INTERFACE": "internal",
-    }
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    fmt = " -f json" if json_output else ""
-    cmd = host.run(f"env {exports} openstack {' '.join(args)}{fmt}")
-    assert cmd.rc == 0, cmd.stderr
-    return json.loads(cmd.stdout) if json_output else cmd.stdout
-
-
-def _create(host, address, template, name):
+def _create(host, cli, template, name):
     """Start a stack from the template text (without waiting)."""
     path = f"/tmp/{name}.template"
     host.run(f"printf '%s' {shlex.quote(template)} > {path}")
-    return _openstack(host, address, f"stack create -t {path} {name}")
+    return cli(f"stack create -t {path} {name}")
 
 
-def _ready_output(host, address, stack, key):
+def _ready_output(cli, stack, key):
     """An output of a stack still being created, once it has a value."""
     deadline = time.monotonic() + STACK_TIMEOUT
     while time.monotonic() < deadline:
-        value = _output(host, address, stack, key)
+        value = _output(cli, stack, key)
         if value:
             return value
         time.sleep(2)
     raise AssertionError(f"{stack} got no {key}")
 
 
-def _status(host, address, stack):
-    return _openstack(host, address, f"stack show {stack}")["stack_status"]
+def _status(cli, stack):
+    return cli(f"stack show {stack}")["stack_status"]
 
 
-def _settled(host, address, stack, within=STACK_TIMEOUT):
+def _settled(cli, stack, within=STACK_TIMEOUT):
     """The stack's status once it is no longer in progress."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        status = _status(host, address, stack)
+        status = _status(cli, stack)
         if not status.endswith("IN_PROGRESS"):
             return status
         time.sleep(2)
     raise AssertionError(f"{stack} still in progress after {within} s")
 
 
-def _output(host, address, stack, key):
-    shown = _openstack(host, address, f"stack output show {stack} {key}")
+def _output(cli, stack, key):
+    shown = cli(f"stack output show {stack} {key}")
     return shown["output_value"]
 
 
-def _delete(host, address, stack):
-    _openstack(host, address, f"stack delete --yes --wait {stack}", json_output=False)
-    listed = _openstack(host, address, "stack list")
+def _delete(cli, stack):
+    cli(f"stack delete --yes --wait {stack}", json_output=False)
+    listed = cli("stack list")
     assert stack not in {s["Stack Name"] for s in listed}
 
 
@@ -138,47 +118,47 @@ def test_native_api_requires_a_token(host, address, curl):
     assert status == 401
 
 
-def test_endpoints_in_the_catalog(host, address):
+def test_endpoints_in_the_catalog(host, address, openstack_admin):
     for name, kind, port, path in (
         ("heat", "orchestration", API_PORT, "/v1/%(project_id)s"),
         ("heat-cfn", "cloudformation", CFN_PORT, "/v1/"),
     ):
-        listed = _openstack(host, address, f"endpoint list --service {name}")
+        listed = openstack_admin(f"endpoint list --service {name}")
         assert {e["Service Type"] for e in listed} == {kind}
         urls = {e["Interface"]: e["URL"] for e in listed}
         url = f"http://{address}:{port}{path}"
         assert urls == {"public": url, "internal": url}
 
 
-def test_stack_domain_and_its_admin(host, address):
-    domain = _openstack(host, address, "domain show heat")
+def test_stack_domain_and_its_admin(host, address, openstack_admin):
+    domain = openstack_admin("domain show heat")
     assert domain["enabled"] is True
-    grants = _openstack(
-        host, address, "role assignment list --names --user heat_domain_admin --user-domain heat"
+    grants = openstack_admin(
+        "role assignment list --names --user heat_domain_admin --user-domain heat"
     )
     assert [(g["Role"], g["Domain"]) for g in grants] == [("admin", "heat")]
-    roles = {r["Name"] for r in _openstack(host, address, "role list")}
+    roles = {r["Name"] for r in openstack_admin("role list")}
     assert {"heat_stack_owner", "heat_stack_user"} <= roles
 
 
-def test_engines_report_up(host, address):
-    engines = _openstack(host, address, "orchestration service list")
+def test_engines_report_up(host, address, openstack_admin):
+    engines = openstack_admin("orchestration service list")
     assert engines, "no heat-engine registered"
     assert {e["Status"] for e in engines} == {"up"}
     workers = host.check_output("grep -E '^num_engine_workers' /etc/heat/heat.conf")
     assert len(engines) == int(workers.split("=")[1])
 
 
-def test_hot_stack_waits_for_the_native_signal(host, address, curl):
+def test_hot_stack_waits_for_the_native_signal(host, address, curl, openstack_admin):
     name = f"molecule-hot-{uuid.uuid4().hex[:8]}"
     nonce = uuid.uuid4().hex
-    _create(host, address, HOT, name)
+    _create(host, openstack_admin, HOT, name)
     try:
-        endpoint = _ready_output(host, address, name, "endpoint")
-        token = _ready_output(host, address, name, "token")
+        endpoint = _ready_output(openstack_admin, name, "endpoint")
+        token = _ready_output(openstack_admin, name, "token")
         # Without a signal the stack waits.
         time.sleep(5)
-        assert _status(host, address, name) == "CREATE_IN_PROGRESS"
+        assert _status(openstack_admin, name) == "CREATE_IN_PROGRESS"
         body = json.dumps({"status": "SUCCESS", "reason": "molecule", "data": nonce})
         status, _ = curl(
             "-X POST -H 'Content-Type: application/json'",
@@ -187,27 +167,27 @@ def test_hot_stack_waits_for_the_native_signal(host, address, curl):
             shlex.quote(endpoint),
         )
         assert status == 200
-        assert _settled(host, address, name) == "CREATE_COMPLETE"
-        assert json.loads(_output(host, address, name, "data")) == {"1": nonce}
+        assert _settled(openstack_admin, name) == "CREATE_COMPLETE"
+        assert json.loads(_output(openstack_admin, name, "data")) == {"1": nonce}
         # The stack's user lives in a project of the stack domain.
-        projects = _openstack(host, address, "project list --domain heat")
+        projects = openstack_admin("project list --domain heat")
         assert projects, "no stack project in domain heat"
     finally:
-        _delete(host, address, name)
+        _delete(openstack_admin, name)
 
 
-def test_cfn_stack_waits_for_the_presigned_url(host, address, curl):
+def test_cfn_stack_waits_for_the_presigned_url(host, address, curl, openstack_admin):
     name = f"molecule-cfn-{uuid.uuid4().hex[:8]}"
     nonce = uuid.uuid4().hex
-    _create(host, address, CFN, name)
+    _create(host, openstack_admin, CFN, name)
     try:
         # The handle's reference: a URL of the CFN API, EC2-signed for a user
         # Heat made in its stack domain.
-        url = _ready_output(host, address, name, "Url")
+        url = _ready_output(openstack_admin, name, "Url")
         assert url.startswith(f"http://{address}:{CFN_PORT}/v1/waitcondition/")
         assert "Signature=" in url
         time.sleep(5)
-        assert _status(host, address, name) == "CREATE_IN_PROGRESS"
+        assert _status(openstack_admin, name) == "CREATE_IN_PROGRESS"
         body = json.dumps(
             {"Status": "SUCCESS", "Reason": "molecule", "UniqueId": "1", "Data": nonce}
         )
@@ -215,14 +195,14 @@ def test_cfn_stack_waits_for_the_presigned_url(host, address, curl):
             "-X PUT -H 'Content-Type:'", f"--data-binary {shlex.quote(body)}", shlex.quote(url)
         )
         assert status == 200, answer
-        assert _settled(host, address, name) == "CREATE_COMPLETE"
-        assert json.loads(_output(host, address, name, "Data")) == {"1": nonce}
+        assert _settled(openstack_admin, name) == "CREATE_COMPLETE"
+        assert json.loads(_output(openstack_admin, name, "Data")) == {"1": nonce}
     finally:
-        _delete(host, address, name)
+        _delete(openstack_admin, name)
 
 
-def test_stack_projects_are_removed_with_their_stacks(host, address):
-    projects = _openstack(host, address, "project list --domain heat")
+def test_stack_projects_are_removed_with_their_stacks(host, address, openstack_admin):
+    projects = openstack_admin("project list --domain heat")
     assert projects == []
 
 
