@@ -94,7 +94,7 @@ def test_effective_settings(host):
     out = host.check_output(
         "cd /usr/share/openstack-dashboard && runuser -u www-data -- python3 manage.py shell -c "
         "\"from django.conf import settings as s; print(s.CACHES['default']['BACKEND'], "
-        "s.SESSION_ENGINE, s.WEBROOT, s.OPENSTACK_KEYSTONE_URL)\""
+        's.SESSION_ENGINE, s.WEBROOT, s.OPENSTACK_KEYSTONE_URL)"'
     )
     assert out.split() == [
         "django.core.cache.backends.memcached.PyMemcacheCache",
