@@ -53,6 +53,7 @@ def test_the_compute_path_is_deployable(catalog: Catalog) -> None:
         "cinder",
         "swift",
         "heat",
+        "horizon",
     )
 
 

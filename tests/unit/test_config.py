@@ -142,7 +142,7 @@ def test_all_problems_are_reported_at_once(
         "hosts:\n"
         "  - {name: a, address: 10.0.0.1, roles: [control]}\n"
         "  - {name: a, address: 10.0.0.1, roles: [control]}\n"
-        "services: [horizon, keystone]\n"
+        "services: [ceilometer, keystone]\n"
     )
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(text), catalog)
