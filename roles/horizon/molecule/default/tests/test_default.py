@@ -118,3 +118,20 @@ def test_listens_on_bind_address_only(listens_only_on_address, host):
 
 def test_service_enabled_and_running(enabled_and_running):
     enabled_and_running("apache2")
+
+
+def test_compressed_scripts_run_on_angularjs_1_8(host):
+    # Debian's angular-gettext 2.3.8 calls angular.lowercase (gone since
+    # AngularJS 1.7): the role diverts it and writes it back without that
+    # call, and the compressed bundles are built from the mended file.
+    assert "angular-gettext.js.distrib" in host.check_output("dpkg-divert --list '*angular-gettext.js'")
+    mended = host.file("/usr/share/javascript/angular.js/angular-gettext.js").content_string
+    assert "angular.lowercase(" not in mended and "toLowerCase()" in mended
+    assert (
+        "angular.lowercase("
+        in host.file("/usr/share/javascript/angular.js/angular-gettext.js.distrib").content_string
+    )
+    bundles = host.run(
+        "grep -l 'angular.lowercase(' /var/lib/openstack-dashboard/static/dashboard/js/*.js"
+    )
+    assert bundles.rc == 1, bundles.stdout
