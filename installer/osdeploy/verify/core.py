@@ -12,6 +12,7 @@ printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -130,6 +131,8 @@ class VerifyContext:
     #: What one check leaves for the next (the compute scenario's resources);
     #: a check reads a key only after the check that writes it (its ``needs``).
     scratch: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: What `close` ends besides the connections (a check's browser).
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def password(self, key: str) -> str:
         value = self.passwords.get(key)
@@ -178,12 +181,21 @@ class VerifyContext:
                 self._opened.append(conn)
         return conn
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Have `close` call ``closer`` too (once), e.g. to end a browser a check left open."""
+        with self._lock:
+            self._closers.append(closer)
+
     def close(self) -> None:
-        """Close every thread's admin connection."""
+        """Close every thread's admin connection and call what `on_close` was given."""
         with self._lock:
             opened, self._opened[:] = list(self._opened), []
+            closers, self._closers[:] = list(self._closers), []
         for conn in opened:
             conn.close()
+        for closer in closers:
+            with contextlib.suppress(Exception):  # ending what is already gone
+                closer()
 
     def service_hosts(self, service: str) -> list[tuple[str, str]]:
         """(host name, address) of the hosts running a planned service."""

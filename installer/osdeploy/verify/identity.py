@@ -96,10 +96,9 @@ def _ensure_demo(ctx: VerifyContext) -> list[str]:
     return created
 
 
-@check("keystone_token_demo")
-def check_keystone_token_demo(ctx: VerifyContext) -> str:
-    created = _ensure_demo(ctx)
-    demo = CloudSettings(
+def demo_settings(ctx: VerifyContext) -> CloudSettings:
+    """The admin cloud's settings with the demo user in the demo project."""
+    return CloudSettings(
         auth_url=ctx.settings.auth_url,
         username=DEMO_NAME,
         project_name=DEMO_NAME,
@@ -108,6 +107,12 @@ def check_keystone_token_demo(ctx: VerifyContext) -> str:
         region_name=ctx.settings.region_name,
         interface=ctx.settings.interface,
     )
+
+
+@check("keystone_token_demo")
+def check_keystone_token_demo(ctx: VerifyContext) -> str:
+    created = _ensure_demo(ctx)
+    demo = demo_settings(ctx)
     conn = ctx.connect(demo, DEMO_PASSWORD_KEY)
     try:
         conn.authorize()
