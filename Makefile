@@ -36,6 +36,7 @@ demo: deps
 	osdeploy --dir $(DEMO_DIR) deploy
 	osdeploy --dir $(DEMO_DIR) verify
 	@echo
+	@osdeploy --dir $(DEMO_DIR) openrc
 	@echo "Try it:  . $(VENV)/bin/activate; export OS_CLIENT_CONFIG_FILE=$(DEMO_DIR)/clouds.yaml"
 	@echo "         openstack --os-cloud osdeploy hypervisor list"
 	@echo "         (README.md, A short tour: boot a server on the lab cloud)"

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from osdeploy import PROJECT_ROOT, __version__
 from osdeploy.catalog import HOST_ROLES, Catalog, load_catalog
@@ -163,10 +164,19 @@ def _deploy_locked(
         state.save_deployed(directory, state.after_run(state.load_deployed(directory), plan, hosts))
 
         paths = openrc.write_openrc(directory, config, plan)
+        out = sys.stderr if args.json else sys.stdout
         if paths:
-            out = sys.stderr if args.json else sys.stdout
             print(f"credentials: {', '.join(str(path) for path in paths)}", file=out)
+        _print_dashboard(config, plan, out)
     return code
+
+
+def _print_dashboard(config: Config, plan: Plan, out: TextIO) -> None:
+    from osdeploy.cloud import dashboard_url
+
+    url = dashboard_url(config, plan, load_catalog())
+    if url:
+        print(f"dashboard: {url} (user admin, or demo once verify ran; passwords.yml)", file=out)
 
 
 def cmd_precheck(args: argparse.Namespace) -> int:
@@ -189,6 +199,7 @@ def cmd_openrc(args: argparse.Namespace) -> int:
     config, _, plan = load(args)
     for path in openrc.write_openrc(deploy_dir(args), config, plan):
         print(f"wrote {path}")
+    _print_dashboard(config, plan, sys.stdout)
     return 0
 
 
