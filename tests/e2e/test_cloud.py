@@ -52,6 +52,7 @@ WATCHED_UNITS = {
         *("mariadb", "rabbitmq-server", "memcached", "keystone", "glance-api", "placement-api"),
         *("neutron-api", "neutron-rpc-server", "ovn-northd", "ovs-vswitchd", "ovn-controller"),
         *("ceph-mon@ctl1", "ceph-mgr@ctl1", "cinder-api", "cinder-scheduler", *_STORAGE_UNITS),
+        "apache2",
     ),
     "cmp1": ("ovs-vswitchd", "ovn-controller", "neutron-ovn-metadata-agent", *_STORAGE_UNITS),
     "cmp2": ("ovs-vswitchd", "ovn-controller", "neutron-ovn-metadata-agent", *_STORAGE_UNITS),
@@ -348,8 +349,14 @@ def test_second_deploy_changes_nothing_while_verify_runs(lab: Lab) -> None:
         "compute_floating_ip",
         "compute_live_migration",
         "compute_lifecycle",
+        "horizon_browser_pages",
+        "horizon_browser_launch",
     ):
         assert any(f" {check} " in line for line in lines), check
+    # The browser steps left one screenshot each, named by step.
+    shots = sorted(p.name for p in (lab.dir / "logs" / "verify-horizon").glob("*.png"))
+    for step in ("login-page", "overview", "instances", "launched-active", "wrong-password"):
+        assert any(name.endswith(f"-{step}.png") for name in shots), (step, shots)
 
 
 def test_third_deploy_leaves_every_converged_host_out(lab: Lab) -> None:
