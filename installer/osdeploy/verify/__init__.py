@@ -12,10 +12,10 @@ One module per area; each check registers itself where it is defined
 - `storage` (with `ceph`, where and as whom Ceph is read): Ceph and Cinder
 - `object_storage`: Swift
 - `orchestration`: Heat (stacks from docs/examples, both APIs)
+- `dashboard` (with `browser`, headless Chromium): Horizon as the demo user sees it
 - `run`: `run_verify`, the planned services' checks in plan order (`--skip`)
 
-The services still to come get one module each: `dashboard` (Horizon),
-`telemetry` (Ceilometer).
+The service still to come gets a module of its own: `telemetry` (Ceilometer).
 Every module of this package is imported below, so a new area module's
 checks register without touching this file. An area module imports from
 `core` (and `net`), never from this package's root.
