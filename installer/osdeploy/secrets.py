@@ -49,6 +49,10 @@ IDENTIFIER_SUFFIXES = ("_fsid", "_uuid")
 #: and credentials it keeps in its database): exactly this many characters.
 ENCRYPTION_KEY_SUFFIX = "_encryption_key"
 ENCRYPTION_KEY_LENGTH = 32
+#: Signing keys (Horizon's Django SECRET_KEY): Django asks for at least 50
+#: characters (its check security.W009).
+SIGNING_KEY_SUFFIX = "_secret_key"
+SIGNING_KEY_LENGTH = 64
 
 
 def generate_secret(name: str) -> str:
@@ -56,12 +60,15 @@ def generate_secret(name: str) -> str:
 
     ``*_fsid`` and ``*_uuid``: a random UUID (a Ceph cluster's fsid, a libvirt
     secret's UUID); ``ceph_*_key``: a cephx key; ``*_encryption_key``: a
-    password of ``ENCRYPTION_KEY_LENGTH``; anything else a password.
+    password of ``ENCRYPTION_KEY_LENGTH``; ``*_secret_key``: one of
+    ``SIGNING_KEY_LENGTH``; anything else a password.
     """
     if name.endswith(IDENTIFIER_SUFFIXES):
         return str(uuid.uuid4())
     if name.endswith(ENCRYPTION_KEY_SUFFIX):
         return generate_password(ENCRYPTION_KEY_LENGTH)
+    if name.endswith(SIGNING_KEY_SUFFIX):
+        return generate_password(SIGNING_KEY_LENGTH)
     if name.startswith("ceph_") and name.endswith("_key"):
         return generate_cephx_key()
     return generate_password()

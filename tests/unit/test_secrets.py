@@ -91,3 +91,9 @@ def test_an_encryption_key_has_exactly_32_characters(tmp_path: Path) -> None:
     path.chmod(0o600)
     with pytest.raises(OsdeployError, match="has 8 characters, but must have exactly 32"):
         ensure_passwords(tmp_path, ["heat_auth_encryption_key"])
+
+
+def test_a_signing_key_is_long_enough_for_django(tmp_path: Path) -> None:
+    values = ensure_passwords(tmp_path, ["horizon_secret_key", "keystone_admin_password"])
+    assert len(values["horizon_secret_key"]) == 64
+    assert len(values["keystone_admin_password"]) == 32
