@@ -133,20 +133,19 @@ def _sweep(ctx: VerifyContext, conn: Any) -> list[str]:
     removed: list[str] = []
     if "heat" in ctx.plan:
         removed += _remove_stacks(conn, lambda name: name.startswith(DASH))
-    if "nova" in ctx.plan:
-        servers = [s for s in conn.compute.servers() if _ours(s)]
-        for server in servers:
-            conn.compute.delete_server(server)
-        for server in servers:
-            conn.compute.wait_for_delete(server, interval=POLL, wait=DELETE_TIMEOUT)
-        removed += [s.name for s in servers]
-    if "cinder" in ctx.plan:
-        volumes = [v for v in conn.block_storage.volumes() if _ours(v)]
-        for volume in volumes:
-            conn.block_storage.delete_volume(volume)
-        for volume in volumes:
-            conn.block_storage.wait_for_delete(volume, interval=POLL, wait=DELETE_TIMEOUT)
-        removed += [v.name for v in volumes]
+    # Servers before volumes (one may be attached), both before the network.
+    for service, proxy, listing, delete in (
+        ("nova", conn.compute, "servers", "delete_server"),
+        ("cinder", conn.block_storage, "volumes", "delete_volume"),
+    ):
+        if service not in ctx.plan:
+            continue
+        found = [r for r in getattr(proxy, listing)() if _ours(r)]
+        for resource in found:
+            getattr(proxy, delete)(resource)
+        for resource in found:
+            proxy.wait_for_delete(resource, interval=POLL, wait=DELETE_TIMEOUT)
+        removed += [r.name for r in found]
     if "swift" in ctx.plan:
         containers = [c.name for c in conn.object_store.containers(prefix=DASH)]
         remove_containers(conn, DASH)
