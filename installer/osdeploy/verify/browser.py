@@ -104,6 +104,17 @@ class Browser:
             "--disable-dev-shm-usage",
             "--disable-gpu",
             "--no-first-run",
+            # Nothing but the dashboard: no update checks, sync, metrics or
+            # QUIC probes to addresses outside the cloud under test.
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--disable-domain-reliability",
+            "--disable-client-side-phishing-detection",
+            "--no-default-browser-check",
             "--lang=en-US",
             f"--window-size={WINDOW}",
             f"--user-data-dir={self._profile}",
