@@ -102,9 +102,14 @@ def _output(cli, stack, key):
 
 
 def _delete(cli, stack):
-    cli(f"stack delete --yes --wait {stack}", json_output=False)
-    listed = cli("stack list")
-    assert stack not in {s["Stack Name"] for s in listed}
+    # Polled with one CLI call per look: `stack delete --wait` polls on one
+    # kept-alive connection, which uwsgi may reset between polls under load
+    # ("Connection reset by peer", seen once in a full suite).
+    cli(f"stack delete --yes {stack}", json_output=False)
+    deadline = time.monotonic() + STACK_TIMEOUT
+    while stack in {s["Stack Name"] for s in cli("stack list")}:
+        assert time.monotonic() < deadline, f"{stack} still listed after {STACK_TIMEOUT} s"
+        time.sleep(2)
 
 
 def test_healthcheck_on_both_apis(host, address, curl):
