@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -89,13 +90,11 @@ def instances_used(text: str) -> tuple[int, int] | None:
 
 @check("horizon_login_page")
 def check_horizon_login_page(ctx: VerifyContext) -> str:
-    port = ctx.port(SERVICE, "http")
     hosts = ctx.service_hosts(SERVICE)
     if not hosts:
         raise CheckFailed("no horizon host in the plan")
     counted = 0
     for name, address in hosts:
-        base = f"http://{address}:{port}"
         login = f"{dashboard_url(ctx.config, ctx.plan, ctx.catalog, address)}auth/login/"
         status, body = http_get(login)
         title = page_title(body)
@@ -107,7 +106,7 @@ def check_horizon_login_page(ctx: VerifyContext) -> str:
         assets = static_assets(body)
         if not assets:
             raise CheckFailed(f"{name}: the login page references no static CSS or JS")
-        broken = [(path, http_get(base + path)[0]) for path in assets]
+        broken = [(path, http_get(urllib.parse.urljoin(login, path))[0]) for path in assets]
         broken = [(path, code) for path, code in broken if code != 200]
         if broken:
             raise CheckFailed(
