@@ -44,12 +44,15 @@ CEPH_POOL_VARS = {
     "images": "glance_rbd_store_pool",
     "vms": "nova_rbd_pool",
     "backups": "cinder_backup_ceph_pool",
+    # Gnocchi's RADOS pool (measures and aggregates), with Ceph in the plan.
+    "metrics": "gnocchi_ceph_pool",
 }
 #: The cephx users each service opens Ceph as: (role variable, its default).
 CEPH_USERS = {
     "cinder": (("cinder_rbd_user", "cinder"), ("cinder_backup_ceph_user", "cinder-backup")),
     "glance": (("glance_rbd_store_user", "glance"),),
     "nova": (("nova_rbd_user", "nova"),),
+    "gnocchi": (("gnocchi_ceph_user", "gnocchi"),),
 }
 #: Variables osdeploy renders itself; overriding them would break the contract.
 RESERVED_PREFIXES = ("osdeploy_", "enable_", "ansible_")
