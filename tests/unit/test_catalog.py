@@ -24,6 +24,7 @@ ORDER = [
     "cinder",
     "swift",
     "heat",
+    "gnocchi",
     "horizon",
     "ceilometer",
 ]
@@ -53,6 +54,7 @@ def test_the_compute_path_is_deployable(catalog: Catalog) -> None:
         "cinder",
         "swift",
         "heat",
+        "gnocchi",
         "horizon",
     )
 
@@ -76,6 +78,7 @@ def test_kinds(catalog: Catalog) -> None:
         ("cinder", {"keystone", "rabbitmq", "ceph"}),
         ("swift", {"keystone", "memcached"}),
         ("heat", {"keystone", "rabbitmq"}),
+        ("gnocchi", {"keystone", "mariadb"}),
         ("horizon", {"keystone", "memcached"}),
         ("ceilometer", {"keystone", "rabbitmq"}),
     ],
@@ -98,6 +101,7 @@ def test_dependencies(catalog: Catalog, service: str, depends: set[str]) -> None
         ("cinder", {8776}),
         ("swift", {8080, 6200, 6201, 6202, 873}),
         ("heat", {8004, 8000, 8010}),
+        ("gnocchi", {8041}),
         ("horizon", {80}),
         ("ceilometer", set()),
     ],
