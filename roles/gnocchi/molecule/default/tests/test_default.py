@@ -1,5 +1,8 @@
 """Gnocchi answers on its address, and measures go through metricd and back.
 
+Also the tests of the ceph scenario (molecule/ceph/molecule.yml): what
+depends on the storage driver reads it from gnocchi.conf.
+
 The round trip is the one Ceilometer and a billing report rely on: an
 archive policy, a resource with a metric, measures posted through the API,
 aggregated by gnocchi-metricd (never by the API's refresh=true shortcut)
@@ -112,11 +115,19 @@ def test_no_upgrade_pending(host):
     assert "incoming storage: 128 sacks" in probe.stdout
 
 
-def test_config_file(service_config_lines):
+def _driver(host):
+    """[storage] driver of gnocchi.conf (the only "driver =" line)."""
+    return host.check_output(f"sed -n 's/^driver = //p' {CONF}").strip()
+
+
+def test_config_file(host, service_config_lines):
     lines = service_config_lines(CONF, "gnocchi")
     assert "auth_mode = keystone" in lines
-    assert "driver = file" in lines
-    assert "file_basepath = /var/lib/gnocchi" in lines
+    if _driver(host) == "file":
+        assert "file_basepath = /var/lib/gnocchi" in lines
+    else:
+        assert _driver(host) == "ceph"
+        assert {"ceph_pool = metrics", "ceph_username = gnocchi"} <= set(lines)
     assert "debug = false" in lines
     assert not [line for line in lines if "sqlite" in line]
     workers = [int(line.split("=")[1]) for line in lines if line.startswith("workers =")]
@@ -126,6 +137,20 @@ def test_config_file(service_config_lines):
 def test_file_storage_not_world_readable(host):
     base = host.file("/var/lib/gnocchi")
     assert (base.user, base.group, base.mode) == ("gnocchi", "gnocchi", 0o750)
+
+
+def test_ceph_storage_holds_the_sacks_and_the_keyring_is_gnocchis(host):
+    """With the ceph driver: the metrics pool is tagged for gnocchi, holds
+    the sacks, and only root and the gnocchi group read the user's key."""
+    if _driver(host) != "ceph":
+        return
+    pools = json.loads(host.check_output("ceph osd pool ls detail --format json"))
+    metrics = next(p for p in pools if p["pool_name"] == "metrics")
+    assert "gnocchi" in metrics["application_metadata"]
+    objects = host.check_output("rados --id gnocchi -p metrics ls")
+    assert "gnocchi-config" in objects.split()
+    keyring = host.file("/etc/ceph/ceph.client.gnocchi.keyring")
+    assert (keyring.user, keyring.group, keyring.mode) == ("root", "gnocchi", 0o640)
 
 
 def test_api_sized_and_bound_by_the_role(host, address):
