@@ -135,6 +135,27 @@ def test_every_user_of_the_planned_services_needs_a_keyring(
     ]
 
 
+def test_gnocchi_stores_in_the_existing_cluster_as_its_own_user(
+    load: Callable[[str], Config], site: Path, catalog: Catalog
+) -> None:
+    # Ceph in the plan (cinder) makes gnocchi's storage ceph: its user
+    # needs a keyring, and pools.metrics names its pool.
+    services = f"{HOSTS}services: [cinder, gnocchi]\n"
+    found = problems(load, f"{services}{CEPH}")
+    assert len(found) == 1
+    assert found[0].startswith("ceph.keyrings: no keyring for client.gnocchi")
+
+    (site / "ceph.client.gnocchi.keyring").write_text(keyring("gnocchi"))
+    gnocchi = "    gnocchi: site-ceph/ceph.client.gnocchi.keyring\n"
+    config = load(f"{services}{CEPH}{gnocchi}  pools: {{metrics: cloud-metrics}}\n")
+    variables = yaml.safe_load(
+        render_files(config, build_plan(config, catalog), catalog, load_defaults())[VARS_FILE]
+    )
+    assert variables["enable_ceph"] is True
+    assert variables["gnocchi_ceph_pool"] == "cloud-metrics"
+    assert "gnocchi" in variables["osdeploy_ceph_external"]["keyrings"]
+
+
 def test_a_renamed_user_needs_its_own_keyring(load: Callable[[str], Config], site: Path) -> None:
     overrides = "overrides: {cinder_rbd_user: openstack-volumes}\n"
     found = problems(load, f"{HOSTS}services: [cinder]\n{CEPH}{overrides}")
