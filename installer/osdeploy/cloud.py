@@ -7,8 +7,9 @@ they always agree. The password is never part of it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from osdeploy.wiring import endpoint_url
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
 
 REGION_NAME = "RegionOne"
 DEFAULT_DOMAIN = "Default"
+#: Seconds for one OpenStack API call (through openstacksdk).
+API_TIMEOUT = 15
+#: Times openstacksdk sends a request again after a connection-level failure.
+CONNECT_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,40 @@ def cloud_settings(config: Config, catalog: Catalog, username: str = "admin") ->
     keystone = catalog["keystone"]
     auth_url = endpoint_url(keystone, keystone.endpoints[0], config.public_address) + "/v3"
     return CloudSettings(auth_url=auth_url, username=username, project_name=username)
+
+
+def quiet_sdk_logging() -> None:
+    """Keep keystoneauth/openstacksdk warnings off the console: callers report."""
+    for name in ("keystoneauth", "keystoneauth1", "openstack", "urllib3"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
+def connect(settings: CloudSettings, password: str) -> Any:
+    """An openstacksdk connection as ``settings`` say (verify's checks, `osdeploy usage`)."""
+    import openstack  # slow import: only when a command talks to the cloud
+
+    quiet_sdk_logging()
+    return openstack.connect(
+        load_yaml_config=False,
+        load_envvars=False,
+        auth_type="password",
+        auth_url=settings.auth_url,
+        username=settings.username,
+        password=password,
+        project_name=settings.project_name,
+        user_domain_name=settings.user_domain_name,
+        project_domain_name=settings.project_domain_name,
+        region_name=settings.region_name,
+        interface=settings.interface,
+        identity_api_version="3",
+        api_timeout=API_TIMEOUT,
+        # A request sent on a keep-alive connection the server closes in
+        # that instant fails without reaching the service: send it again.
+        connect_retries=CONNECT_RETRIES,
+    )
 
 
 def dashboard_webroot(config: Config) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import secrets
 import threading
 import time
@@ -25,18 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from osdeploy.catalog import Catalog
-from osdeploy.cloud import CloudSettings
+from osdeploy.cloud import API_TIMEOUT as API_TIMEOUT  # the areas' clients read it here
+from osdeploy.cloud import CloudSettings, connect
 
 if TYPE_CHECKING:
     from osdeploy.config import Config
     from osdeploy.plan import Plan
 
-#: Seconds for one OpenStack API call (through openstacksdk).
-API_TIMEOUT = 15
 #: Tries of a check that failed on a dropped connection.
 CONNECT_ATTEMPTS = 2
-#: Times openstacksdk sends a request again after a connection-level failure.
-CONNECT_RETRIES = 2
 ADMIN_PASSWORD_KEY = "keystone_admin_password"  # noqa: S105 (a key name in passwords.yml)
 #: Name prefix of everything a check creates in the cloud (leftovers are found by it).
 PREFIX = "osdeploy-verify"
@@ -141,28 +137,7 @@ class VerifyContext:
         return value
 
     def connect(self, settings: CloudSettings, password_key: str) -> Any:
-        import openstack  # slow import: only when a check needs it
-
-        quiet_sdk_logging()
-
-        return openstack.connect(
-            load_yaml_config=False,
-            load_envvars=False,
-            auth_type="password",
-            auth_url=settings.auth_url,
-            username=settings.username,
-            password=self.password(password_key),
-            project_name=settings.project_name,
-            user_domain_name=settings.user_domain_name,
-            project_domain_name=settings.project_domain_name,
-            region_name=settings.region_name,
-            interface=settings.interface,
-            identity_api_version="3",
-            api_timeout=API_TIMEOUT,
-            # A request sent on a keep-alive connection the server closes in
-            # that instant fails without reaching the service: send it again.
-            connect_retries=CONNECT_RETRIES,
-        )
+        return connect(settings, self.password(password_key))
 
     def reset(self) -> None:
         """Drop this thread's admin connection, so its next call opens fresh ones."""
@@ -215,15 +190,6 @@ class VerifyContext:
     def port(self, service: str, key: str) -> int:
         """A port of the service, from the catalog (the only place that knows it)."""
         return int(self.catalog[service].ports[key])
-
-
-def quiet_sdk_logging() -> None:
-    """Keep keystoneauth/openstacksdk warnings off the console: each check reports."""
-    for name in ("keystoneauth", "keystoneauth1", "openstack", "urllib3"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
-            logger.addHandler(logging.NullHandler())
-        logger.propagate = False
 
 
 # -- registry and runner -------------------------------------------------------
