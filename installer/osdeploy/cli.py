@@ -203,6 +203,15 @@ def cmd_openrc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usage(args: argparse.Namespace) -> int:
+    from osdeploy import usage
+
+    config, catalog, plan = load(args)
+    return usage.run_usage(
+        deploy_dir(args), config, plan, catalog, args.project, args.since, args.until
+    )
+
+
 def cmd_lab_up(args: argparse.Namespace) -> int:
     from osdeploy import lab
 
@@ -342,8 +351,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave these checks out (e.g. one that stops servers while a deploy runs)",
     )
     add("openrc", cmd_openrc, "write admin-openrc.sh and clouds.yaml")
+    _add_usage(add("usage", cmd_usage, "a project's usage for billing, from Gnocchi (telemetry)"))
     _add_lab(add("lab", _lab_help, "podman lab hosts on this machine"), common)
     return parser
+
+
+USAGE_EPILOG = """\
+One row per instance, volume, image and Swift account/container of the
+project that lived in the window, then a total. Computed from Gnocchi
+(what Ceilometer metered), as the admin user `osdeploy openrc` writes:
+
+  hours      part of the resource's life in the window: an instance from
+             launched_at to deleted_at (else Gnocchi's started_at/ended_at,
+             set when Ceilometer first saw it and at its delete), others
+             from started_at to ended_at; still alive: to --until
+  vCPU-h     vcpus x hours          RAM GB-h   memory (MiB) / 1024 x hours
+  CPU s      CPU time used in the window (the cpu counter's increase)
+  disk GB-h  volume.size x hours
+  bytes      image.size; Swift: storage.containers.objects.size per
+             container, else the account's storage.objects.size
+
+Values are Gnocchi's aggregates (POST /v1/aggregates, mean per point at the
+finest granularity kept; Ceilometer's policies: 5 minutes), as fresh as
+the last polling interval. docs/telemetry.md says more.
+"""
+
+
+def _add_usage(usage: argparse.ArgumentParser) -> None:
+    usage.formatter_class = argparse.RawDescriptionHelpFormatter
+    usage.epilog = USAGE_EPILOG
+    usage.add_argument("--project", required=True, metavar="NAME", help="project name or id")
+    usage.add_argument(
+        "--since",
+        required=True,
+        metavar="WHEN",
+        help="start of the window: a duration before now (30m, 1h, 2d, 1h30m) or a UTC time",
+    )
+    usage.add_argument(
+        "--until", metavar="WHEN", help="end of the window, written like --since (default: now)"
+    )
 
 
 def _lab_help(args: argparse.Namespace) -> int:
