@@ -8,9 +8,10 @@ here works for ``openstack metric ...`` with the written clouds.yaml.
 
 Calls (Gnocchi 4.x, /v1):
 
-- ``GET status``, ``GET archive_policy``;
-- ``POST metric``, ``POST metric/<id>/measures``, ``GET metric/<id>/measures``
-  (``aggregation``, ``granularity``, ``refresh``), ``DELETE metric/<id>``;
+- ``GET status``, ``GET archive_policy``, ``GET resource/<type>/<id>``;
+- ``POST resource/<type>`` (with its metrics), ``DELETE resource/<type>/<id>``;
+- ``POST metric/<id>/measures``, ``GET metric/<id>/measures`` (``aggregation``,
+  ``refresh``);
 - ``POST search/resource/<type>`` with a JSON filter, following the ``next``
   links of its pages;
 - ``POST aggregates`` with ``operations`` ``(metric (NAME mean) ...)``,
@@ -85,14 +86,28 @@ class Gnocchi:
     def archive_policies(self) -> list[dict[str, Any]]:
         return list(self._json("GET", "/v1/archive_policy"))
 
-    def create_metric(self, name: str, archive_policy: str) -> dict[str, Any]:
-        body = {"name": name, "archive_policy_name": archive_policy}
-        return dict(self._json("POST", "/v1/metric", json=body))
+    def resource(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
+        """A resource with its type's attributes and ``metrics`` (name -> id); None when absent."""
+        from keystoneauth1 import exceptions
 
-    def metrics(self, name: str) -> list[dict[str, Any]]:
-        """Metrics named ``name`` the user sees (filtered here too, whatever the server does)."""
-        found = self._json("GET", "/v1/metric", params={"name": name}) or []
-        return [m for m in found if m.get("name") == name]
+        try:
+            return dict(self._json("GET", f"/v1/resource/{resource_type}/{resource_id}"))
+        except exceptions.NotFound:
+            return None
+
+    def create_resource(self, resource_type: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A new resource (``metrics``: name -> {archive_policy_name}) as Gnocchi stored it."""
+        return dict(self._json("POST", f"/v1/resource/{resource_type}", json=dict(body)))
+
+    def delete_resource(self, resource_type: str, resource_id: str) -> bool:
+        """Delete a resource and its metrics; False when there was none."""
+        from keystoneauth1 import exceptions
+
+        try:
+            self.api.delete(f"/v1/resource/{resource_type}/{resource_id}")
+        except exceptions.NotFound:
+            return False
+        return True
 
     def add_measures(self, metric_id: str, measures: Iterable[tuple[datetime, float]]) -> None:
         body = [{"timestamp": when.isoformat(), "value": value} for when, value in measures]
@@ -106,9 +121,6 @@ class Gnocchi:
         params = {"aggregation": aggregation, "refresh": "true" if refresh else "false"}
         found = self._json("GET", f"/v1/metric/{metric_id}/measures", params=params) or []
         return [(str(ts), float(g), float(v)) for ts, g, v in found]
-
-    def delete_metric(self, metric_id: str) -> None:
-        self.api.delete(f"/v1/metric/{metric_id}")
 
     def search(self, resource_type: str, query: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Resources of a type (with that type's attributes) matching a filter; every page."""
