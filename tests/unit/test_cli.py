@@ -287,3 +287,28 @@ def test_errors_and_interrupts_map_to_exit_codes(
     assert capsys.readouterr().err == "error: ctl1: unreachable; check the address\n"
     fake("verify", run_verify=interrupt)
     assert main(["verify"]) == 130
+
+
+def test_usage_without_gnocchi_says_how_to_get_it(
+    deploy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["usage", "--project", "demo", "--since", "1h"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: gnocchi is not in this deployment's plan: add ceilometer to services in "
+        "osdeploy.yml and deploy\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--since", "yesterday"], "--since yesterday: write a duration before now"),
+        (["--since", "1h", "--until", "2h"], "--since 1h is not before --until 2h"),
+    ],
+)
+def test_usage_bad_window(
+    deploy: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["usage", "--project", "demo", *argv]) == 2
+    assert message in capsys.readouterr().err
