@@ -136,15 +136,20 @@ def overlap_hours(
 
 def lifetime(resource: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
     """(start, end) of a Gnocchi resource: an instance's ``launched_at`` and
-    ``deleted_at`` when Nova's metadata gave them, else ``started_at`` and
-    ``ended_at``."""
-    start = parse_time(str(resource.get("launched_at") or "")) or parse_time(
-        str(resource.get("started_at") or "")
-    )
-    end = parse_time(str(resource.get("deleted_at") or "")) or parse_time(
-        str(resource.get("ended_at") or "")
-    )
-    return start, end
+    ``deleted_at`` when Nova's metadata gave them (and they read as times),
+    else ``started_at`` and ``ended_at``."""
+
+    def first_time(*keys: str) -> datetime | None:
+        for key in keys:
+            try:
+                when = parse_time(str(resource.get(key) or ""))
+            except ValueError:  # metadata in a shape Nova did not mean as a time
+                continue
+            if when is not None:
+                return when
+        return None
+
+    return first_time("launched_at", "started_at"), first_time("deleted_at", "ended_at")
 
 
 # -- measures ------------------------------------------------------------------

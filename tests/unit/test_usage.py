@@ -92,6 +92,10 @@ def test_lifetime_prefers_novas_times() -> None:
         "deleted_at": None,
     }
     assert lifetime(resource) == (START + timedelta(minutes=1), None)
+    assert lifetime({"launched_at": "soon", "started_at": at(2)}) == (
+        START + timedelta(minutes=2),
+        None,
+    )
     assert lifetime({"started_at": at(2), "ended_at": at(10)}) == (
         START + timedelta(minutes=2),
         START + timedelta(minutes=10),

@@ -13,9 +13,10 @@ One module per area; each check registers itself where it is defined
 - `object_storage`: Swift
 - `orchestration`: Heat (stacks from docs/examples, both APIs)
 - `dashboard` (with `browser`, headless Chromium): Horizon as the demo user sees it
+- `telemetry`: Gnocchi's API, and Ceilometer metering what the demo project does
+  (with `osdeploy.gnocchi`, and `osdeploy.usage`'s table)
 - `run`: `run_verify`, the planned services' checks in plan order (`--skip`)
 
-The service still to come gets a module of its own: `telemetry` (Ceilometer).
 Every module of this package is imported below, so a new area module's
 checks register without touching this file. An area module imports from
 `core` (and `net`), never from this package's root.
