@@ -216,6 +216,10 @@ def lab_overrides(cidr: ipaddress.IPv4Network) -> dict[str, Any]:
         # The lab hosts' disk is the machine's, often fuller than the 70 % at
         # which a monitor warns (MON_DISK_LOW); nothing of the lab is at risk.
         "ceph_conf_overrides": {"global": {"mon_data_avail_warn": 10}},
+        # Telemetry in minutes, not quarter hours: verify waits for the first
+        # measures of the servers it boots (Debian's defaults: 300 s, 60 s).
+        "ceilometer_polling_interval": 60,
+        "gnocchi_metric_processing_delay": 15,
         "ovn_tunnel_interface": TUNNEL_INTERFACE,
         "ovn_provider_networks": [
             {
