@@ -4,14 +4,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from conftest import BASE_CONFIG
 
-from osdeploy.catalog import Catalog
-from osdeploy.config import Config
+from osdeploy.catalog import CATALOG_PATH, Catalog, parse_catalog
+from osdeploy.config import Config, load_config
 from osdeploy.inventory import VARS_FILE, load_defaults, render_files
 from osdeploy.plan import build_plan
 from osdeploy.wiring import NOTIFICATION_CONSUMERS, render_wiring, single_host_wiring
 
 ROOT = Path(__file__).resolve().parents[2]
+#: conftest's minimal config with a storage host and a device (Swift needs both).
+HOSTS = BASE_CONFIG.replace("roles: [compute]}", "roles: [compute, storage], swift_devices: [sdb]}")
 
 
 def _wiring(config: Config, catalog: Catalog) -> dict[str, object]:
@@ -99,6 +102,22 @@ def test_notifying_services_find_rabbitmq_deployed_before_them(catalog: Catalog)
         assert "rabbitmq" in names
         assert names.index("rabbitmq") < names.index("glance")
         assert names.index("rabbitmq") < names.index("swift")
+
+
+def test_a_plan_with_ceilometer_turns_notifications_on(
+    write_config: Callable[[str], Path],
+) -> None:
+    """Rendered as a deployment would be once Ceilometer is deployable."""
+    raw = yaml.safe_load(CATALOG_PATH.read_text())
+    raw["services"]["ceilometer"]["deployable"] = True
+    catalog = parse_catalog(raw)
+    config = load_config(write_config(f"{HOSTS}services: [glance, swift, ceilometer]\n"), catalog)
+    plan = build_plan(config, catalog)
+    assert _wiring(config, catalog)["notifications"] is True
+    # Glance's and Swift's RabbitMQ users get their passwords like the others'.
+    assert {"glance_rabbitmq_password", "swift_rabbitmq_password"} <= set(plan.secrets)
+    names = plan.names()
+    assert names.index("rabbitmq") < min(names.index("glance"), names.index("swift"))
 
 
 def test_molecule_uses_the_same_wiring() -> None:
