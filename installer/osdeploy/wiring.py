@@ -15,6 +15,10 @@ from typing import Any
 
 from osdeploy.catalog import Catalog, Endpoint, Service
 
+#: Services that consume the others' oslo.messaging notifications: with one of
+#: them planned, every OpenStack service emits notifications.
+NOTIFICATION_CONSUMERS = ("ceilometer",)
+
 
 def format_host(address: str) -> str:
     """An address as the host part of a URL (IPv6 in brackets)."""
@@ -44,7 +48,11 @@ def render_wiring(
     - ``addresses``: ``{group: [address, ...]}`` for every catalog group;
     - ``database_address``: where services reach MariaDB (the internal address);
     - ``memcached_servers``, ``rabbitmq_servers``: ``host:port`` of every
-      memcached / RabbitMQ host.
+      memcached / RabbitMQ host;
+    - ``notifications``: whether a service that consumes notifications
+      (``NOTIFICATION_CONSUMERS``: Ceilometer) has hosts, i.e. is planned:
+      then every service emits them (oslo.messaging driver messagingv2, the
+      Swift proxy through ceilometermiddleware), else none does.
     """
     ports = {service.name: dict(service.ports) for service in catalog.services}
     endpoints = {
@@ -72,6 +80,12 @@ def render_wiring(
         "database_address": internal_address,
         "memcached_servers": servers("memcached", "memcached"),
         "rabbitmq_servers": servers("rabbitmq", "amqp"),
+        "notifications": any(
+            addresses[group]
+            for name in NOTIFICATION_CONSUMERS
+            if name in catalog
+            for group in catalog[name].groups
+        ),
     }
 
 

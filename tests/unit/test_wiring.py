@@ -4,14 +4,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from conftest import BASE_CONFIG
 
-from osdeploy.catalog import Catalog
-from osdeploy.config import Config
+from osdeploy.catalog import CATALOG_PATH, Catalog, parse_catalog
+from osdeploy.config import Config, load_config
 from osdeploy.inventory import VARS_FILE, load_defaults, render_files
 from osdeploy.plan import build_plan
-from osdeploy.wiring import render_wiring, single_host_wiring
+from osdeploy.wiring import NOTIFICATION_CONSUMERS, render_wiring, single_host_wiring
 
 ROOT = Path(__file__).resolve().parents[2]
+#: conftest's minimal config with a storage host and a device (Swift needs both).
+HOSTS = BASE_CONFIG.replace("roles: [compute]}", "roles: [compute, storage], swift_devices: [sdb]}")
 
 
 def _wiring(config: Config, catalog: Catalog) -> dict[str, object]:
@@ -42,6 +45,8 @@ def test_rendered_wiring_of_a_planned_cloud(
     assert wiring["ports"]["rabbitmq"] == {"amqp": 5672}  # type: ignore[index]
     assert wiring["addresses"]["glance_api"] == ["10.0.0.5"]  # type: ignore[index]
     assert wiring["addresses"]["nova_compute"] == []  # type: ignore[index]
+    # No Ceilometer in the plan: no service emits notifications.
+    assert wiring["notifications"] is False
 
 
 def test_every_catalog_port_and_endpoint_is_wired(catalog: Catalog) -> None:
@@ -67,6 +72,52 @@ def test_single_host_wiring_puts_only_its_groups_on_the_host(catalog: Catalog) -
     assert wiring["rabbitmq_servers"] == ["10.89.0.2:5672"]
     assert wiring["memcached_servers"] == []
     assert wiring["endpoints"]["network"]["internal"] == "http://10.89.0.2:9696"
+
+
+def test_notifications_follow_a_planned_consumer(catalog: Catalog) -> None:
+    """Every service emits notifications exactly when Ceilometer has hosts."""
+    assert NOTIFICATION_CONSUMERS == ("ceilometer",)
+    planned = {"rabbitmq": ["10.0.0.5"], "ceilometer_central": ["10.0.0.5"]}
+    assert render_wiring(catalog, planned, "10.0.0.5", "10.0.0.5")["notifications"] is True
+    # inventory.group_addresses lists a planned service's groups, empty or not.
+    unplanned = {"rabbitmq": ["10.0.0.5"], "ceilometer_central": [], "ceilometer_compute": []}
+    assert render_wiring(catalog, unplanned, "10.0.0.5", "10.0.0.5")["notifications"] is False
+    assert render_wiring(catalog, {}, "10.0.0.5", "10.0.0.5")["notifications"] is False
+
+
+def test_single_host_notifications_only_with_a_ceilometer_group(catalog: Catalog) -> None:
+    """Molecule scenarios (no Ceilometer group) keep notifications off."""
+    assert (
+        single_host_wiring(catalog, "10.89.0.2", ["rabbitmq", "nova_api"])["notifications"] is False
+    )
+    assert single_host_wiring(catalog, "10.89.0.2", ["ceilometer_compute"])["notifications"] is True
+
+
+def test_notifying_services_find_rabbitmq_deployed_before_them(catalog: Catalog) -> None:
+    """Glance and the Swift proxy use RabbitMQ only for notifications, so they
+    do not depend on it: a consumer brings RabbitMQ into the plan, and the
+    catalog's order deploys it before them."""
+    for consumer in NOTIFICATION_CONSUMERS:
+        names = catalog.closure([consumer, "glance", "swift"])
+        assert "rabbitmq" in names
+        assert names.index("rabbitmq") < names.index("glance")
+        assert names.index("rabbitmq") < names.index("swift")
+
+
+def test_a_plan_with_ceilometer_turns_notifications_on(
+    write_config: Callable[[str], Path],
+) -> None:
+    """Rendered as a deployment would be once Ceilometer is deployable."""
+    raw = yaml.safe_load(CATALOG_PATH.read_text())
+    raw["services"]["ceilometer"]["deployable"] = True
+    catalog = parse_catalog(raw)
+    config = load_config(write_config(f"{HOSTS}services: [glance, swift, ceilometer]\n"), catalog)
+    plan = build_plan(config, catalog)
+    assert _wiring(config, catalog)["notifications"] is True
+    # Glance's and Swift's RabbitMQ users get their passwords like the others'.
+    assert {"glance_rabbitmq_password", "swift_rabbitmq_password"} <= set(plan.secrets)
+    names = plan.names()
+    assert names.index("rabbitmq") < min(names.index("glance"), names.index("swift"))
 
 
 def test_molecule_uses_the_same_wiring() -> None:
