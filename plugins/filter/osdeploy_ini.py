@@ -7,6 +7,8 @@ one place that turns such a dict into oslo.config syntax:
 - a value of None leaves the option out (so an override can remove one);
 - booleans are written ``true``/``false``;
 - lists are written comma separated (oslo.config ListOpt);
+- a mapping ``{each: [a, b]}`` writes the option once per item (oslo.config
+  MultiStrOpt, e.g. Ceilometer's ``[notification] messaging_urls``);
 - sections and options keep their order (role defaults first).
 """
 
@@ -29,7 +31,11 @@ def osdeploy_ini(sections: Mapping[str, Mapping[str, Any]]) -> str:
     lines: list[str] = []
     for section, options in sections.items():
         lines += ["", f"[{section}]"]
-        lines += [f"{key} = {_value(value)}" for key, value in options.items() if value is not None]
+        for key, value in options.items():
+            if isinstance(value, Mapping) and set(value) == {"each"}:
+                lines += [f"{key} = {_value(item)}" for item in value["each"]]
+            elif value is not None:
+                lines.append(f"{key} = {_value(value)}")
     return "\n".join(lines) + "\n"
 
 

@@ -38,3 +38,13 @@ def test_none_leaves_the_option_out_and_empty_sections_stay() -> None:
 
 def test_the_filter_is_registered() -> None:
     assert MODULE.FilterModule().filters()["osdeploy_ini"] is ini
+
+
+def test_each_writes_a_multi_valued_option_once_per_item() -> None:
+    text = ini(
+        {"notification": {"messaging_urls": {"each": ["rabbit://a//nova", "rabbit://a//glance"]}}}
+    )
+    assert text == (
+        "\n[notification]\nmessaging_urls = rabbit://a//nova\nmessaging_urls = rabbit://a//glance\n"
+    )
+    assert ini({"n": {"m": {"each": []}}}) == "\n[n]\n"
