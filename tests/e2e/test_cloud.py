@@ -351,12 +351,37 @@ def test_second_deploy_changes_nothing_while_verify_runs(lab: Lab) -> None:
         "compute_lifecycle",
         "horizon_browser_pages",
         "horizon_browser_launch",
+        "gnocchi_api",
+        "telemetry_instance",
+        "telemetry_volume",
+        "telemetry_objects",
+        "telemetry_usage",
     ):
         assert any(f" {check} " in line for line in lines), check
     # The browser steps left one screenshot each, named by step.
     shots = sorted(p.name for p in (lab.dir / "logs" / "verify-horizon").glob("*.png"))
     for step in ("login-page", "overview", "instances", "launched-active", "wrong-password"):
         assert any(name.endswith(f"-{step}.png") for name in shots), (step, shots)
+
+
+def test_usage_bills_what_verify_metered(lab: Lab) -> None:
+    # The verify above made (and removed) the demo project's osdeploy-meter
+    # server, volume, image and object: they lived in the last hour, so the
+    # billing table has them, from Gnocchi, and the openstack client reads
+    # the same measures.
+    run = lab.run("usage", "--project", "demo", "--since", "1h", timeout=300)
+    assert run.returncode == 0, run.output
+    print(run.stdout)
+    rows = {line.split()[2]: line for line in run.stdout.splitlines() if "osdeploy-meter" in line}
+    assert {"instance", "image", "volume"} <= set(rows), run.stdout
+    assert any(line.lstrip().startswith("total") for line in run.stdout.splitlines()), run.stdout
+    instances = _openstack(lab, "metric", "resource", "list", "--type", "instance")
+    metered = [r for r in instances if r.get("display_name") == "osdeploy-meter-server"]
+    assert metered, instances
+    cpu = _openstack(lab, "metric", "measures", "show", "cpu", "--resource-id", metered[-1]["id"])
+    assert cpu and all(point["value"] >= 0 for point in cpu), cpu
+    nosuch = lab.run("usage", "--project", "osdeploy-nosuch", "--since", "1h", timeout=300)
+    assert nosuch.returncode == 2 and "no such project" in nosuch.output, nosuch.output
 
 
 def test_third_deploy_leaves_every_converged_host_out(lab: Lab) -> None:
