@@ -56,6 +56,7 @@ def test_the_compute_path_is_deployable(catalog: Catalog) -> None:
         "heat",
         "gnocchi",
         "horizon",
+        "ceilometer",
     )
 
 
@@ -80,7 +81,7 @@ def test_kinds(catalog: Catalog) -> None:
         ("heat", {"keystone", "rabbitmq"}),
         ("gnocchi", {"keystone", "mariadb"}),
         ("horizon", {"keystone", "memcached"}),
-        ("ceilometer", {"keystone", "rabbitmq"}),
+        ("ceilometer", {"keystone", "rabbitmq", "gnocchi"}),
     ],
 )
 def test_dependencies(catalog: Catalog, service: str, depends: set[str]) -> None:
