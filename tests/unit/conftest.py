@@ -2,6 +2,7 @@
 
 import importlib.util
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -27,6 +28,15 @@ hosts:
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog()
+
+
+def undeployable(catalog: Catalog, name: str) -> Catalog:
+    """The catalog with service ``name`` not deployable: every service of the
+    real one is, so the tests of that refusal make one that is not."""
+    services = tuple(
+        replace(s, deployable=False) if s.name == name else s for s in catalog.services
+    )
+    return replace(catalog, services=services)
 
 
 def load_module(relative: str) -> ModuleType:

@@ -8,10 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import BASE_CONFIG, FIXTURES, KEY_NAME, write_key
+from conftest import BASE_CONFIG, FIXTURES, KEY_NAME, undeployable, write_key
 
-from osdeploy import PROJECT_ROOT
-from osdeploy.catalog import Catalog
+from osdeploy import PROJECT_ROOT, cli
+from osdeploy.catalog import Catalog, load_catalog
 from osdeploy.cli import main
 from osdeploy.config import Config, load_config
 from osdeploy.errors import ConfigError, InputError
@@ -47,8 +47,14 @@ def test_there_are_enough_bad_fixtures() -> None:
 
 @pytest.mark.parametrize("fixture", BAD, ids=[path.stem for path in BAD])
 def test_bad_config_gives_one_line_and_exit_2(
-    fixture: Path, isolated: Path, capsys: pytest.CaptureFixture[str]
+    fixture: Path,
+    isolated: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if fixture.stem == "not-deployable":
+        # Every service of the real catalog is deployable: the fixture's is made not.
+        monkeypatch.setattr(cli, "load_catalog", lambda: undeployable(load_catalog(), "ceilometer"))
     shutil.copy(fixture, isolated / "osdeploy.yml")
     write_key(isolated)
     before = sorted(isolated.rglob("*"))
@@ -145,7 +151,7 @@ def test_all_problems_are_reported_at_once(
         "services: [ceilometer, keystone]\n"
     )
     with pytest.raises(ConfigError) as caught:
-        load_config(write_config(text), catalog)
+        load_config(write_config(text), undeployable(catalog, "ceilometer"))
     paths = [problem.path for problem in caught.value.problems]
     assert paths == [
         "name",

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
+from conftest import undeployable
 
 from osdeploy.catalog import Catalog
 from osdeploy.config import Config
@@ -69,7 +70,7 @@ def test_hosts_and_catalog_data(make_config: Callable[..., Config], catalog: Cat
 def test_not_deployable_is_an_error(make_config: Callable[..., Config], catalog: Catalog) -> None:
     config = replace(make_config(), services=("keystone", "ceilometer"))
     with pytest.raises(InputError, match="ceilometer not deployable yet in this release"):
-        build_plan(config, catalog)
+        build_plan(config, undeployable(catalog, "ceilometer"))
 
 
 def test_services_restricts_the_run(make_config: Callable[..., Config], catalog: Catalog) -> None:
