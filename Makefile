@@ -39,6 +39,8 @@ demo: deps
 	@osdeploy --dir $(DEMO_DIR) openrc
 	@echo "Try it:  . $(VENV)/bin/activate; export OS_CLIENT_CONFIG_FILE=$(DEMO_DIR)/clouds.yaml"
 	@echo "         openstack --os-cloud osdeploy hypervisor list"
+	@echo "         openstack --os-cloud osdeploy metric resource list --type instance"
+	@echo "         osdeploy --dir $(DEMO_DIR) usage --project demo --since 1h"
 	@echo "         (README.md, A short tour: boot a server on the lab cloud)"
 
 demo-down: deps
