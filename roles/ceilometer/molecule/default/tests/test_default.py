@@ -220,9 +220,11 @@ def test_config_file(service_config_lines):
     assert "interface = internalURL" in lines
     assert "username = ceilometer" in lines
     assert "pipelines = meter" in lines
-    # Its own vhost (the polling agents' samples) and Glance's.
+    # Its own vhost (the polling agents' samples), then every service's,
+    # planned here (glance) or not.
     urls = [line.split("@", 1)[1] for line in lines if line.startswith("messaging_urls =")]
-    assert urls == ["192.0.2.10:5672//ceilometer", "192.0.2.10:5672//glance"]
+    vhosts = ("ceilometer", "nova", "glance", "neutron", "cinder", "heat", "swift")
+    assert urls == [f"192.0.2.10:5672//{vhost}" for vhost in vhosts]
     assert "instance_discovery_method = libvirt_metadata" in lines
     assert [line for line in lines if line.startswith("transport_url = rabbit://ceilometer:")]
     workers = [int(line.split("=")[1]) for line in lines if line.startswith("workers =")]
