@@ -219,7 +219,7 @@ def test_config_file(service_config_lines):
     lines = service_config_lines(CONF, "ceilometer")
     assert "interface = internalURL" in lines
     assert "username = ceilometer" in lines
-    assert "pipelines = meter" in lines
+    assert "pipelines = meter,event" in lines
     # Its own vhost (the polling agents' samples), then every service's,
     # planned here (glance) or not.
     urls = [line.split("@", 1)[1] for line in lines if line.startswith("messaging_urls =")]
@@ -232,11 +232,13 @@ def test_config_file(service_config_lines):
 
 
 def test_pipeline_and_polling_files(host):
-    for name in ("pipeline.yaml", "polling.yaml"):
+    for name in ("pipeline.yaml", "event_pipeline.yaml", "polling.yaml"):
         f = host.file(f"/etc/ceilometer/{name}")
         assert (f.user, f.group, f.mode) == ("root", "ceilometer", 0o640), name
     pipeline = host.file("/etc/ceilometer/pipeline.yaml").content_string
     assert "gnocchi://?filter_project=service" in pipeline
+    events = host.file("/etc/ceilometer/event_pipeline.yaml").content_string
+    assert "gnocchi://?filter_project=service" in events and "notifier://" not in events
     polling = host.file("/etc/ceilometer/polling.yaml").content_string
     assert "interval: 60" in polling
 
