@@ -219,7 +219,10 @@ def test_config_file(service_config_lines):
     lines = service_config_lines(CONF, "ceilometer")
     assert "interface = internalURL" in lines
     assert "username = ceilometer" in lines
-    assert "pipelines = meter,event" in lines
+    assert [line for line in lines if line.startswith("pipelines =")] == [
+        "pipelines = meter",
+        "pipelines = event",
+    ]
     # Its own vhost (the polling agents' samples), then every service's,
     # planned here (glance) or not.
     urls = [line.split("@", 1)[1] for line in lines if line.startswith("messaging_urls =")]
