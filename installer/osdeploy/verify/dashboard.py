@@ -123,8 +123,38 @@ def _demo(ctx: VerifyContext) -> Any:
     return ctx.connect(demo_settings(ctx), DEMO_PASSWORD_KEY)
 
 
-def _ours(resource: Any) -> bool:
-    return str(getattr(resource, "name", "") or "").startswith(DASH)
+def remove_named(ctx: VerifyContext, conn: Any, prefix: str) -> list[str]:
+    """Remove the connection's project's servers, volumes, containers and
+    networks named ``prefix``*; what went. Servers before volumes (one may be
+    attached), both before the network."""
+
+    def ours(resource: Any) -> bool:
+        return str(getattr(resource, "name", "") or "").startswith(prefix)
+
+    removed: list[str] = []
+    for service, proxy, listing, delete in (
+        ("nova", conn.compute, "servers", "delete_server"),
+        ("cinder", conn.block_storage, "volumes", "delete_volume"),
+    ):
+        if service not in ctx.plan:
+            continue
+        found = [r for r in getattr(proxy, listing)() if ours(r)]
+        for resource in found:
+            getattr(proxy, delete)(resource)
+        for resource in found:
+            proxy.wait_for_delete(resource, interval=POLL, wait=DELETE_TIMEOUT)
+        removed += [r.name for r in found]
+    if "swift" in ctx.plan:
+        containers = [c.name for c in conn.object_store.containers(prefix=prefix)]
+        remove_containers(conn, prefix)
+        removed += containers
+    if "neutron" in ctx.plan:
+        own = conn.network.networks(project_id=conn.current_project_id)
+        networks = [n for n in own if ours(n)]
+        for network in networks:
+            conn.network.delete_network(network)
+        removed += [n.name for n in networks]
+    return removed
 
 
 def _sweep(ctx: VerifyContext, conn: Any) -> list[str]:
@@ -132,30 +162,7 @@ def _sweep(ctx: VerifyContext, conn: Any) -> list[str]:
     removed: list[str] = []
     if "heat" in ctx.plan:
         removed += _remove_stacks(conn, lambda name: name.startswith(DASH))
-    # Servers before volumes (one may be attached), both before the network.
-    for service, proxy, listing, delete in (
-        ("nova", conn.compute, "servers", "delete_server"),
-        ("cinder", conn.block_storage, "volumes", "delete_volume"),
-    ):
-        if service not in ctx.plan:
-            continue
-        found = [r for r in getattr(proxy, listing)() if _ours(r)]
-        for resource in found:
-            getattr(proxy, delete)(resource)
-        for resource in found:
-            proxy.wait_for_delete(resource, interval=POLL, wait=DELETE_TIMEOUT)
-        removed += [r.name for r in found]
-    if "swift" in ctx.plan:
-        containers = [c.name for c in conn.object_store.containers(prefix=DASH)]
-        remove_containers(conn, DASH)
-        removed += containers
-    if "neutron" in ctx.plan:
-        own = conn.network.networks(project_id=conn.current_project_id)
-        networks = [n for n in own if _ours(n)]
-        for network in networks:
-            conn.network.delete_network(network)
-        removed += [n.name for n in networks]
-    return removed
+    return removed + remove_named(ctx, conn, DASH)
 
 
 def _server_address(server: Any) -> str:

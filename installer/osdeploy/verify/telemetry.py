@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 from osdeploy.verify.compute import FLAVOR, IMAGE_NAME, POLL, _wait
 from osdeploy.verify.core import PREFIX, CheckFailed, VerifyContext, check
+from osdeploy.verify.dashboard import remove_named
 from osdeploy.verify.identity import DEMO_NAME, DEMO_PASSWORD_KEY, demo_settings
-from osdeploy.verify.object_storage import remove_containers
 
 if TYPE_CHECKING:
     from osdeploy.gnocchi import Gnocchi, Point
@@ -59,7 +59,6 @@ METER_TIMEOUT = 360
 #: Seconds between two looks at Gnocchi (each a few requests).
 METER_POLL = 5.0
 READY_TIMEOUT = 300
-DELETE_TIMEOUT = 180
 #: Seconds gnocchi-metricd may take to aggregate a posted measure (it looks
 #: for new measures every metric_processing_delay, 60 s by default).
 METRICD_TIMEOUT = 180
@@ -247,40 +246,14 @@ def _demo(ctx: VerifyContext) -> Any:
     return ctx.connect(demo_settings(ctx), DEMO_PASSWORD_KEY)
 
 
-def _ours(resource: Any) -> bool:
-    return str(getattr(resource, "name", "") or "").startswith(METER)
-
-
 def _sweep(ctx: VerifyContext, conn: Any) -> list[str]:
     """Remove everything named osdeploy-meter* from the demo project; what went."""
-    removed: list[str] = []
-    for service, proxy, listing, delete in (
-        ("nova", conn.compute, "servers", "delete_server"),
-        ("cinder", conn.block_storage, "volumes", "delete_volume"),
-    ):
-        if service not in ctx.plan:
-            continue
-        found = [r for r in getattr(proxy, listing)() if _ours(r)]
-        for resource in found:
-            getattr(proxy, delete)(resource)
-        for resource in found:
-            proxy.wait_for_delete(resource, interval=POLL, wait=DELETE_TIMEOUT)
-        removed += [r.name for r in found]
-    images = [i for i in conn.image.images(owner=conn.current_project_id) if _ours(i)]
+    removed = remove_named(ctx, conn, METER)
+    own = conn.image.images(owner=conn.current_project_id)
+    images = [i for i in own if str(i.name or "").startswith(METER)]
     for image in images:
         conn.image.delete_image(image)
-    removed += [i.name for i in images]
-    if "swift" in ctx.plan:
-        containers = [c.name for c in conn.object_store.containers(prefix=METER)]
-        remove_containers(conn, METER)
-        removed += containers
-    if "neutron" in ctx.plan:
-        own = conn.network.networks(project_id=conn.current_project_id)
-        networks = [n for n in own if _ours(n)]
-        for network in networks:
-            conn.network.delete_network(network)
-        removed += [n.name for n in networks]
-    return removed
+    return removed + [i.name for i in images]
 
 
 def _utc_time(value: Any, default: datetime) -> datetime:
@@ -452,29 +425,40 @@ def check_telemetry_instance(ctx: VerifyContext) -> str:
     return f"instance {server['id']} in Gnocchi {after:.0f} s after it was made: {seen}"
 
 
+def _gauge_metered(
+    ctx: VerifyContext, made: dict[str, Any], rtype: str, metric: str, want: float, hint: str
+) -> str:
+    """Wait until Gnocchi holds the ``rtype`` resource of ``made['id']`` whose
+    ``metric`` last reads ``want``; the check's line."""
+    gnocchi = _gnocchi(ctx)
+
+    def look() -> str | None:
+        resource = gnocchi.resource(rtype, made["id"])
+        if resource is None:
+            return None
+        value = _last(_measured(gnocchi, resource, metric))
+        if value != want:
+            raise CheckFailed(f"{rtype} resource with {metric} {value}")
+        return f"{metric} {value:.0f}"
+
+    seen, after = _until_metered(
+        ctx,
+        f"no {rtype} resource with {metric} {want} for {rtype} {made['id']}",
+        look,
+        f"{CEILOMETER_HINT} ({hint})",
+    )
+    return f"{rtype} {made['id']} in Gnocchi {after:.0f} s after it was made: {seen}"
+
+
 @check("telemetry_image")
 def check_telemetry_image(ctx: VerifyContext) -> str:
     image = _made(ctx, "image")
     if image is None:
         raise CheckFailed("skipped: telemetry_resources made no image")
-    gnocchi = _gnocchi(ctx)
-
-    def look() -> str | None:
-        resource = gnocchi.resource("image", image["id"])
-        if resource is None:
-            return None
-        size = _last(_measured(gnocchi, resource, "image.size"))
-        if size != image["bytes"]:
-            raise CheckFailed(f"image resource with image.size {size}")
-        return f"image.size {size:.0f} bytes == bytes uploaded"
-
-    seen, after = _until_metered(
-        ctx,
-        f"no image resource with image.size {image['bytes']} for image {image['id']}",
-        look,
-        CEILOMETER_HINT + " (glance's notifications)",
+    line = _gauge_metered(
+        ctx, image, "image", "image.size", image["bytes"], "glance's notifications"
     )
-    return f"image {image['id']} in Gnocchi {after:.0f} s after it was made: {seen}"
+    return f"{line} bytes == bytes uploaded"
 
 
 @check("telemetry_volume")
@@ -484,24 +468,10 @@ def check_telemetry_volume(ctx: VerifyContext) -> str:
     volume = _made(ctx, "volume")
     if volume is None:
         raise CheckFailed("skipped: telemetry_resources made no volume")
-    gnocchi = _gnocchi(ctx)
-
-    def look() -> str | None:
-        resource = gnocchi.resource("volume", volume["id"])
-        if resource is None:
-            return None
-        size = _last(_measured(gnocchi, resource, "volume.size"))
-        if size != volume["size"]:
-            raise CheckFailed(f"volume resource with volume.size {size}")
-        return f"volume.size {size:.0f} GB"
-
-    seen, after = _until_metered(
-        ctx,
-        f"no volume resource with volume.size {volume['size']} for volume {volume['id']}",
-        look,
-        CEILOMETER_HINT + " (cinder's notifications)",
+    line = _gauge_metered(
+        ctx, volume, "volume", "volume.size", volume["size"], "cinder's notifications"
     )
-    return f"volume {volume['id']} in Gnocchi {after:.0f} s after it was made: {seen}"
+    return f"{line} GB"
 
 
 @check("telemetry_objects")

@@ -78,6 +78,20 @@ transport.cleanup()
 """
 
 
+def _image_size_measures(host, image_id, timeout):
+    """The image.size measures of the image in Gnocchi, once there are any
+    (polled every 5 s up to timeout); [] when none came."""
+    show = f"metric measures show --utc --resource-id {image_id} image.size -f json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = host.run(f"openstack --os-cloud osdeploy-admin {show}")
+        rows = json.loads(result.stdout) if result.rc == 0 else []
+        if rows:
+            return rows
+        time.sleep(5)
+    return []
+
+
 def _run(host, command):
     result = host.run(command)
     assert result.rc == 0, f"{command}: {result.stdout}{result.stderr}"
@@ -141,16 +155,7 @@ def test_image_notification_becomes_a_gnocchi_measure(host, openstack_admin):
         host,
         f"python3 -c {_quote(SEND_NOTIFICATION)} image.upload {_quote(json.dumps(payload))}",
     )
-    show = f"metric measures show --utc --resource-id {image_id} image.size"
-    deadline = time.monotonic() + ROUND_TRIP_TIMEOUT
-    rows = []
-    while time.monotonic() < deadline:
-        result = host.run(f"openstack --os-cloud osdeploy-admin {show} -f json")
-        if result.rc == 0:
-            rows = json.loads(result.stdout)
-            if rows:
-                break
-        time.sleep(5)
+    rows = _image_size_measures(host, image_id, ROUND_TRIP_TIMEOUT)
     assert rows, f"no image.size measure for {image_id} in Gnocchi after {ROUND_TRIP_TIMEOUT} s"
     assert {row["value"] for row in rows} == {float(size)}
     resource = openstack_admin(f"metric resource show --type image {image_id}")
@@ -183,16 +188,7 @@ def test_glance_image_metered(host, openstack_admin):
         f"image create --file /tmp/{name}.raw --disk-format raw --container-format bare {name}"
     )
     try:
-        show = f"metric measures show --utc --resource-id {image['id']} image.size"
-        deadline = time.monotonic() + POLLING_TIMEOUT + ROUND_TRIP_TIMEOUT
-        rows = []
-        while time.monotonic() < deadline:
-            result = host.run(f"openstack --os-cloud osdeploy-admin {show} -f json")
-            if result.rc == 0:
-                rows = json.loads(result.stdout)
-                if rows:
-                    break
-            time.sleep(5)
+        rows = _image_size_measures(host, image["id"], POLLING_TIMEOUT + ROUND_TRIP_TIMEOUT)
         assert rows, f"no image.size of image {image['id']} in Gnocchi"
         assert {row["value"] for row in rows} == {float(size)}
         # A cycle that found the image (the log line comes only then).
