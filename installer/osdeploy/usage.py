@@ -22,7 +22,7 @@ a total row:
 - **disk GB-h**: a volume's ``volume.size`` (GiB), last value, times its hours.
 - **bytes**: an image's ``image.size``; a Swift container's
   ``storage.containers.objects.size`` (container resources: id
-  ``<project>/<container>``), else the account's ``storage.objects.size``:
+  ``<project>_<container>``), else the account's ``storage.objects.size``:
   the last value in the window.
 
 Measures come from Gnocchi's aggregates API (``POST /v1/aggregates``, the
@@ -241,7 +241,9 @@ def usage_row(
             if container is not None
             else last_value(_series(measures, "storage.objects.size"))
         )
-        row.type = "swift_container" if "/" in rid else "swift_account"
+        # A container's resource (Ceilometer names it <project>_<container>)
+        # carries the per-container meters; the account's does not.
+        row.type = "swift_container" if container is not None else "swift_account"
     return row
 
 
@@ -267,11 +269,17 @@ def _total(values: Iterable[float | None]) -> float | None:
     return sum(present) if present else None
 
 
+def _account_of(container_id: str) -> str:
+    """The project (account) part of a container's resource id:
+    ``<project>_<container>`` (Ceilometer's) or ``<project>/<container>``."""
+    return re.split("[/_]", container_id, maxsplit=1)[0]
+
+
 def total_row(rows: Sequence[UsageRow]) -> UsageRow:
     """Sums per column; hours are instance hours (what a provider bills by the
     hour); bytes count a Swift account's only when no container of it has a row
     (the account holds its containers' bytes)."""
-    containers = {r.resource_id.split("/")[0] for r in rows if r.type == "swift_container"}
+    containers = {_account_of(r.resource_id) for r in rows if r.type == "swift_container"}
     return UsageRow(
         "",
         "total",

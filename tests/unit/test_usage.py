@@ -217,7 +217,7 @@ def test_total_counts_an_account_only_without_its_containers() -> None:
         ),
         usage_row(
             "swift_account",
-            {"id": "x", "original_resource_id": "p/box", "started_at": at(0)},
+            {"id": "x", "original_resource_id": "p_box", "started_at": at(0)},
             {"storage.containers.objects.size": {"mean": points(10.0)}},
             START,
             NOW,
